@@ -1,0 +1,91 @@
+/*
+ * chunk.h - the content-addressed chunk store.
+ *
+ * A chunk is at most MLFS_CHUNK_MAX bytes of file content, named by the
+ * XXH3-128 of those bytes, kept once for the whole store as one file
+ * STORE/chunks/<hh>/<32 hex>, zstd-compressed (level 1) unless compression
+ * does not shrink it.  This module is the only place that writes into
+ * STORE/chunks; it owns the durability sequence for chunk files.
+ *
+ * Chunk file format (all integers little-endian):
+ *     bytes 0..3   magic "MLC1"
+ *     byte  4      encoding: 0 = raw, 1 = zstd
+ *     bytes 5..7   zero
+ *     bytes 8..11  raw length (u32)
+ *     bytes 12..15 stored payload length (u32)
+ *     bytes 16..   payload
+ *
+ * Invariants:
+ *  1. A chunk file is only ever visible under its final name whole: it is
+ *     written to STORE/tmp/ under a unique name opened O_EXCL, then renamed.
+ *  2. The content under a name always hashes to that name; a reader checks
+ *     this on every read and reports -EBADMSG otherwise.  No reader is ever
+ *     handed bytes that failed the check.
+ *  3. A put that returned 0 means the chunk is in place for every later get
+ *     in any process (it survives kill -9 of the writer).  It is durable
+ *     across power loss once mlfs_chunk_sync() has returned after it.
+ *  4. A chunk already present is not written again (dedup); put then only
+ *     refreshes its mtime, so that a concurrent gc sees it as young.
+ *
+ * Thread-safety: a struct mlfs_chunkstore may be used by many threads at once.
+ */
+#ifndef MLFS_CHUNK_H
+#define MLFS_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLFS_CHUNK_MAX (1024u * 1024)
+#define MLFS_CHUNK_HDR 16
+
+/* The XXH3-128 of a chunk's raw bytes, in canonical (big-endian) byte order. */
+struct mlfs_hash {
+	uint8_t b[16];
+};
+
+struct mlfs_chunkstore;
+
+/* Hash len bytes at buf. */
+void mlfs_hash_buf(const void *buf, size_t len, struct mlfs_hash *ret);
+/* 32 lowercase hex digits and a NUL into out. */
+void mlfs_hash_hex(const struct mlfs_hash *h, char out[33]);
+/* Parse 32 hex digits; -EINVAL if they are not. */
+int mlfs_hash_parse(const char *hex, struct mlfs_hash *ret);
+
+/*
+ * Open the chunk store of the store directory dir (creating dir/chunks and
+ * dir/tmp if missing).  -errno on failure.
+ */
+int mlfs_chunkstore_open(const char *dir, struct mlfs_chunkstore **ret);
+void mlfs_chunkstore_free(struct mlfs_chunkstore *cs);
+
+/*
+ * Store len (<= MLFS_CHUNK_MAX) bytes whose hash the caller computed as *h.
+ * *ret_stored (may be NULL) gets the bytes written to disk, 0 when the chunk
+ * was already present.  Errors: -ENOSPC, -EIO, -EDQUOT... from the file
+ * system (nothing is left under the final name), -EINVAL if len is too big.
+ */
+int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const void *buf,
+		   size_t len, size_t *ret_stored);
+
+/*
+ * Read chunk *h into buf (cap >= its raw length) and check its hash.
+ * Returns the raw length.  -ENOENT: no such chunk; -EBADMSG: the file is
+ * damaged (bad header, short, does not decompress, or hash mismatch);
+ * -ENOBUFS: cap too small.
+ */
+int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *buf, size_t cap);
+
+/* 1 if the chunk file exists, 0 if not, -errno on failure to tell. */
+int mlfs_chunk_exists(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);
+
+/*
+ * Make every chunk put so far (by this process) durable across power loss.
+ * Cheap when nothing was put since the last call.
+ */
+int mlfs_chunk_sync(struct mlfs_chunkstore *cs);
+
+/* Path of the chunk file of *h into buf (for fsck, tests and messages). */
+int mlfs_chunk_path(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * metric.h - metric points: the line format users write and read, and the
+ * compact block encoding the index stores them in.
+ *
+ * A line written to metrics/<key> is one of
+ *     VALUE                  step = previous step + 1 (0 first), time = now
+ *     VALUE STEP             time = now
+ *     TIMESTAMP VALUE STEP   MLflow's own line, TIMESTAMP in ms since the epoch
+ * with fields separated by spaces or tabs (leading and trailing blanks and
+ * one trailing '\r' are allowed).  VALUE is a decimal float (digits, '.',
+ * exponent; also nan, inf, -inf, case-insensitive; never hex); STEP and
+ * TIMESTAMP are decimal int64.  Anything else is -EINVAL.
+ *
+ * A point is read back as exactly one line "TIMESTAMP VALUE STEP\n" where
+ * VALUE is the shortest decimal that reads back as the same double, spelled
+ * as Python's repr() spells a float (0.93, 1.0, 1e-05, 1e+16, nan, inf,
+ * -inf), which is what MLflow's file store writes.  The rendering is a pure
+ * function of the point, so a metric's byte size is exact and stable.
+ *
+ * Blocks: mlfs_mblock_encode() packs up to MLFS_MBLOCK_POINTS points into a
+ * self-describing byte string (first byte: encoding version) and
+ * mlfs_mblock_decode() unpacks it bit-exactly (NaN payloads, -0.0 included).
+ * Neither allocates; the caller owns every buffer.
+ */
+#ifndef MLFS_METRIC_H
+#define MLFS_METRIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mlfs_point {
+	int64_t ts_ms;
+	double value;
+	int64_t step;
+};
+
+enum mlfs_point_form {
+	MLFS_POINT_VALUE = 1,      /* VALUE */
+	MLFS_POINT_VALUE_STEP = 2, /* VALUE STEP */
+	MLFS_POINT_FULL = 3,       /* TIMESTAMP VALUE STEP */
+};
+
+/* Longest line mlfs_point_format() can produce, with its '\n' and a NUL. */
+#define MLFS_POINT_LINE_MAX 80
+
+/* Most points in one block. */
+#define MLFS_MBLOCK_POINTS 256
+
+/*
+ * Parse one line of len bytes (without its '\n').  Fills the fields the line
+ * gives and returns its form (>0); the others are left for the caller.
+ * -EINVAL for a malformed line.
+ */
+int mlfs_point_parse(const char *line, size_t len, struct mlfs_point *ret);
+
+/* Render p as "TIMESTAMP VALUE STEP\n" plus a NUL; returns the length without the NUL. */
+int mlfs_point_format(const struct mlfs_point *p, char buf[MLFS_POINT_LINE_MAX]);
+
+/* Render a value alone as Python's repr() would; returns its length. */
+int mlfs_value_format(double v, char buf[32]);
+
+/* Upper bound of the encoded size of n points. */
+size_t mlfs_mblock_bound(size_t n);
+
+/* Encode n (<= MLFS_MBLOCK_POINTS) points; returns bytes written, -ENOBUFS, -EINVAL. */
+int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t cap);
+
+/* Decode into out (cap points); returns the count, -EBADMSG if damaged, -ENOBUFS. */
+int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, size_t cap);
+
+#endif
