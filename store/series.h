@@ -1,0 +1,35 @@
+/*
+ * series.h - a metric's points in the index: append and read.
+ *
+ * A metric is an append-only series.  Its points live in the mblock
+ * database in blocks of up to MLFS_MBLOCK_POINTS, each keyed by the byte
+ * offset of its first line in the metric's rendering, so a read at any
+ * offset finds its block with one cursor seek.  The inode keeps the totals
+ * (points, byte size, last step, time and value) and where the last block
+ * starts, so an append touches one block and one inode.
+ *
+ * mlfs_series_append() parses every line before it writes anything: one
+ * malformed line refuses the whole call with -EINVAL and nothing is stored.
+ * All its points are committed in one transaction, so lines written by one
+ * write(2) are never split or interleaved with another writer's.
+ */
+#ifndef MLFS_SERIES_H
+#define MLFS_SERIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/*
+ * Append the lines in data[0..len) to metric ino.  Every line must end with
+ * '\n' except that the last may lack it (the caller decides when a last
+ * unterminated line is complete).  Returns the number of points stored.
+ */
+int mlfs_series_append(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, const char *data,
+		       size_t len);
+
+/* Read up to len bytes of metric ino's rendering at offset off; returns the count. */
+int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf, size_t len);
+
+#endif

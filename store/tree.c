@@ -1,0 +1,1023 @@
+/* tree.c - see tree.h. */
+#include "tree.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "names.h"
+#include "value.h"
+
+#define DIR_MODE (S_IFDIR | 0755)
+
+static bool is_dir_kind(int k)
+{
+	switch (k) {
+	case MLFS_K_ROOT:
+	case MLFS_K_EXP:
+	case MLFS_K_XTAGS:
+	case MLFS_K_RUN:
+	case MLFS_K_PARAMS:
+	case MLFS_K_METRICS:
+	case MLFS_K_TAGS:
+	case MLFS_K_ADIR:
+		return true;
+	}
+	return false;
+}
+
+static bool is_key_dir(int k)
+{
+	return k == MLFS_K_PARAMS || k == MLFS_K_METRICS || k == MLFS_K_TAGS || k == MLFS_K_XTAGS;
+}
+
+/* The kind of file a key folder holds. */
+static int key_file_kind(int dirkind)
+{
+	switch (dirkind) {
+	case MLFS_K_PARAMS:
+		return MLFS_K_PARAM;
+	case MLFS_K_METRICS:
+		return MLFS_K_METRIC;
+	case MLFS_K_TAGS:
+		return MLFS_K_TAG;
+	case MLFS_K_XTAGS:
+		return MLFS_K_XTAG;
+	}
+	return 0;
+}
+
+static char key_section(int filekind)
+{
+	switch (filekind) {
+	case MLFS_K_PARAM:
+		return MLFS_SEC_PARAM;
+	case MLFS_K_METRIC:
+		return MLFS_SEC_METRIC;
+	default:
+		return MLFS_SEC_TAG;
+	}
+}
+
+static const char *kind_noun(int k)
+{
+	switch (k) {
+	case MLFS_K_ROOT:
+		return "the root";
+	case MLFS_K_EXP:
+		return "an experiment";
+	case MLFS_K_EXP_META:
+	case MLFS_K_RUN_META:
+		return "meta";
+	case MLFS_K_XTAGS:
+	case MLFS_K_TAGS:
+		return "tags";
+	case MLFS_K_XTAG:
+	case MLFS_K_TAG:
+		return "a tag";
+	case MLFS_K_RUN:
+		return "a run";
+	case MLFS_K_PARAMS:
+		return "params";
+	case MLFS_K_PARAM:
+		return "a param";
+	case MLFS_K_METRICS:
+		return "metrics";
+	case MLFS_K_METRIC:
+		return "a metric";
+	case MLFS_K_STATUS:
+		return "status";
+	case MLFS_K_ADIR:
+		return "artifacts";
+	case MLFS_K_AFILE:
+		return "an artifact";
+	case MLFS_K_ALINK:
+		return "a symlink";
+	}
+	return "this entry";
+}
+
+int mlfs_stat_txn(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *in,
+		  const char *payload, struct stat *ret)
+{
+	struct stat st;
+	char buf[MLFS_RENDER_MAX];
+	int n;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = in->ino;
+	st.st_mode = in->mode;
+	st.st_uid = in->uid;
+	st.st_gid = in->gid;
+	/* Directories say 1: "unknown", so that find does not guess subfolders from it. */
+	st.st_nlink = 1;
+	st.st_blksize = 4096;
+	st.st_atim.tv_sec = in->atime_ns / 1000000000;
+	st.st_atim.tv_nsec = in->atime_ns % 1000000000;
+	st.st_mtim.tv_sec = in->mtime_ns / 1000000000;
+	st.st_mtim.tv_nsec = in->mtime_ns % 1000000000;
+	st.st_ctim.tv_sec = in->ctime_ns / 1000000000;
+	st.st_ctim.tv_nsec = in->ctime_ns % 1000000000;
+	switch (in->kind) {
+	case MLFS_K_AFILE:
+		st.st_size = in->size;
+		/* cp sizes its writes by this: 1 MiB writes cost a third of 128 KiB ones. */
+		st.st_blksize = 1 << 20;
+		break;
+	case MLFS_K_METRIC:
+		st.st_size = in->size;
+		break;
+	case MLFS_K_ALINK:
+		st.st_size = in->payload_len;
+		break;
+	default:
+		if (mlfs_kind_is_value(in->kind)) {
+			n = mlfs_render(s, txn, in, payload, buf, sizeof(buf));
+			if (n < 0)
+				return n;
+			st.st_size = n;
+		}
+	}
+	st.st_blocks = (st.st_size + 511) / 512;
+	*ret = st;
+	return 0;
+}
+
+int mlfs_inode_of(struct mlfs_store *s, uint64_t ino, struct mlfs_inode *ret)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, s->idx, ino, ret, NULL);
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+static int stat_ino(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, struct stat *ret)
+{
+	struct mlfs_inode in;
+	const char *payload;
+	int r;
+
+	r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
+	if (r)
+		return r;
+	return mlfs_stat_txn(s, txn, &in, payload, ret);
+}
+
+int mlfs_getattr(struct mlfs_store *s, uint64_t ino, struct stat *ret)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	r = stat_ino(s, txn, ino, ret);
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_lookup(struct mlfs_store *s, uint64_t parent, const char *name, size_t len,
+		struct stat *ret)
+{
+	MDB_txn *txn;
+	uint64_t ino;
+	int r;
+
+	if (len > MLFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino);
+	if (r == 0)
+		r = stat_ino(s, txn, ino, ret);
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+static int new_inode(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, int kind,
+		     mode_t mode, uint64_t parent, struct mlfs_inode *ret)
+{
+	struct mlfs_inode in;
+	int r;
+
+	memset(&in, 0, sizeof(in));
+	r = mlfs_ino_alloc(txn, s->idx, &in.ino);
+	if (r)
+		return r;
+	in.kind = (uint8_t)kind;
+	in.mode = mode;
+	in.uid = op->uid;
+	in.gid = op->gid;
+	in.parent = parent;
+	in.atime_ns = in.mtime_ns = in.ctime_ns = op->now_ns;
+	*ret = in;
+	return 0;
+}
+
+/* Make an inode of kind under parent as name, with payload. */
+static int add_child(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t parent,
+		     const char *name, int kind, mode_t mode, unsigned flags, const void *payload,
+		     size_t plen, struct mlfs_inode *ret)
+{
+	struct mlfs_inode in;
+	int r;
+
+	r = new_inode(txn, s, op, kind, mode, parent, &in);
+	if (r)
+		return r;
+	in.flags = (uint8_t)flags;
+	r = mlfs_ino_put(txn, s->idx, &in, payload, plen);
+	if (r)
+		return r;
+	r = mlfs_dirent_add(txn, s->idx, parent, name, strlen(name), in.ino);
+	if (r)
+		return r;
+	if (ret)
+		*ret = in;
+	return 0;
+}
+
+static int touch_dir(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t ino)
+{
+	struct mlfs_inode in;
+	int r;
+
+	r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	if (r)
+		return r;
+	in.mtime_ns = in.ctime_ns = op->now_ns;
+	return mlfs_ino_update(txn, s->idx, &in);
+}
+
+static void user_name(uint32_t uid, char *buf, size_t cap)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, cap, "%s", res->pw_name);
+	else
+		snprintf(buf, cap, "%u", uid);
+}
+
+static int make_experiment(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op,
+			   const char *name, mode_t mode, struct mlfs_inode *ret)
+{
+	struct mlfs_inode exp;
+	int r;
+
+	r = new_inode(txn, s, op, MLFS_K_EXP, S_IFDIR | (mode & 07777), MLFS_ROOT_INO, &exp);
+	if (r)
+		return r;
+	r = mlfs_exp_id_alloc(txn, s->idx, &exp.u.exp.id);
+	if (r)
+		return r;
+	exp.u.exp.created_ms = op->now_ns / 1000000;
+	if ((r = mlfs_ino_put(txn, s->idx, &exp, NULL, 0)) ||
+	    (r = mlfs_dirent_add(txn, s->idx, MLFS_ROOT_INO, name, strlen(name), exp.ino)) ||
+	    (r = add_child(txn, s, op, exp.ino, "meta", MLFS_K_EXP_META, S_IFREG | 0444, 0, NULL,
+			   0, NULL)) ||
+	    (r = add_child(txn, s, op, exp.ino, "tags", MLFS_K_XTAGS, DIR_MODE, MLFS_IF_TOP, NULL,
+			   0, NULL)))
+		return r;
+	*ret = exp;
+	return 0;
+}
+
+static int make_run(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t exp,
+		    const char *name, mode_t mode, struct mlfs_inode *ret)
+{
+	struct mlfs_inode run;
+	char user[256];
+	int r;
+
+	r = new_inode(txn, s, op, MLFS_K_RUN, S_IFDIR | (mode & 07777), exp, &run);
+	if (r)
+		return r;
+	if (getrandom(run.u.run.id, sizeof(run.u.run.id), 0) != sizeof(run.u.run.id))
+		return -errno;
+	run.u.run.start_ms = op->now_ns / 1000000;
+	run.u.run.status = MLFS_RUNNING;
+	run.u.run.exp = exp;
+	user_name(op->uid, user, sizeof(user));
+	if ((r = mlfs_ino_put(txn, s->idx, &run, user, strlen(user))) ||
+	    (r = mlfs_dirent_add(txn, s->idx, exp, name, strlen(name), run.ino)) ||
+	    (r = add_child(txn, s, op, run.ino, "params", MLFS_K_PARAMS, DIR_MODE, MLFS_IF_TOP,
+			   NULL, 0, NULL)) ||
+	    (r = add_child(txn, s, op, run.ino, "metrics", MLFS_K_METRICS, DIR_MODE, MLFS_IF_TOP,
+			   NULL, 0, NULL)) ||
+	    (r = add_child(txn, s, op, run.ino, "tags", MLFS_K_TAGS, DIR_MODE, MLFS_IF_TOP, NULL,
+			   0, NULL)) ||
+	    (r = add_child(txn, s, op, run.ino, "artifacts", MLFS_K_ADIR, DIR_MODE, MLFS_IF_TOP,
+			   NULL, 0, NULL)) ||
+	    (r = add_child(txn, s, op, run.ino, "status", MLFS_K_STATUS, S_IFREG | 0644, 0, NULL,
+			   0, NULL)) ||
+	    (r = add_child(txn, s, op, run.ino, "meta", MLFS_K_RUN_META, S_IFREG | 0444, 0, NULL,
+			   0, NULL)))
+		return r;
+	*ret = run;
+	return 0;
+}
+
+/*
+ * The full key of name in key folder dir ("train" + "loss" -> "train/loss")
+ * into buf, and the run (or experiment) that owns the key.
+ */
+static int key_of(MDB_txn *txn, struct mlfs_store *s, const struct mlfs_inode *dir,
+		  const char *name, size_t len, char *buf, size_t cap, uint64_t *ret_owner)
+{
+	struct mlfs_inode cur = *dir, up;
+	size_t pos = cap - 1;
+	const char *part;
+	size_t plen;
+	int r;
+
+	if (len + 1 > cap)
+		return -ENAMETOOLONG;
+	buf[pos] = 0;
+	pos -= len;
+	memcpy(buf + pos, name, len);
+	while (!(cur.flags & MLFS_IF_TOP)) {
+		r = mlfs_child_name(txn, s->idx, cur.parent, cur.ino, &part, &plen);
+		if (r)
+			return r;
+		if (plen + 1 > pos)
+			return -ENAMETOOLONG;
+		buf[--pos] = '/';
+		pos -= plen;
+		memcpy(buf + pos, part, plen);
+		r = mlfs_ino_get(txn, s->idx, cur.parent, &up, NULL);
+		if (r)
+			return r;
+		cur = up;
+	}
+	memmove(buf, buf + pos, cap - pos);
+	*ret_owner = cur.parent;
+	return (int)(cap - 1 - pos);
+}
+
+static int check_key(struct mlfs_op *op, const char *key, size_t klen)
+{
+	int r = mlfs_key_check(key, klen);
+
+	if (r == -ENAMETOOLONG)
+		return mlfs_refuse(op, r, "key is %zu bytes; the limit is %d", klen, MLFS_KEY_MAX);
+	if (r)
+		return mlfs_refuse(op, r,
+				   "key '%.*s' has a character MLflow does not allow "
+				   "(letters, digits, _ - . / : and space)",
+				   (int)klen, key);
+	return 0;
+}
+
+/* key_of() failed with r. */
+static int key_error(struct mlfs_op *op, int r)
+{
+	if (r == -ENAMETOOLONG)
+		return mlfs_refuse(op, r, "key is longer than %d bytes", MLFS_KEY_MAX);
+	return r;
+}
+
+static int check_name(struct mlfs_op *op, const char *what, const char *name, size_t len)
+{
+	int r = mlfs_name_check(name, len);
+
+	if (r == -ENAMETOOLONG)
+		return mlfs_refuse(op, r, "%s name is %zu bytes; the limit is %d", what, len,
+				   MLFS_NAME_MAX);
+	if (r)
+		return mlfs_refuse(op, r, "%s name may not be empty or start with '.'", what);
+	return 0;
+}
+
+static int copy_name(char *buf, const char *name, size_t len)
+{
+	if (len > MLFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(buf, name, len);
+	buf[len] = 0;
+	return 0;
+}
+
+int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+	       size_t len, mode_t mode, struct stat *ret)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	char nm[MLFS_NAME_MAX + 1], key[512];
+	uint64_t owner, dummy;
+	int r;
+
+	r = copy_name(nm, name, len);
+	if (r)
+		return mlfs_refuse(op, r, "name is %zu bytes; the limit is %d", len, MLFS_NAME_MAX);
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL);
+	if (r)
+		goto fail;
+	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &dummy) == 0) {
+		r = -EEXIST;
+		goto fail;
+	}
+	switch (dir.kind) {
+	case MLFS_K_ROOT:
+		if (mlfs_name_reserved_root(name, len)) {
+			r = mlfs_refuse(op, -EINVAL, "'%s' is a reserved name", nm);
+			goto fail;
+		}
+		r = check_name(op, "experiment", name, len);
+		if (r)
+			goto fail;
+		r = make_experiment(txn, s, op, nm, mode, &in);
+		break;
+	case MLFS_K_EXP:
+		if (mlfs_name_reserved_exp(name, len)) {
+			r = mlfs_refuse(op, -EINVAL, "'%s' is a reserved name in an experiment", nm);
+			goto fail;
+		}
+		r = check_name(op, "run", name, len);
+		if (r)
+			goto fail;
+		r = make_run(txn, s, op, parent, nm, mode, &in);
+		break;
+	case MLFS_K_PARAMS:
+	case MLFS_K_METRICS:
+	case MLFS_K_TAGS:
+	case MLFS_K_XTAGS:
+		r = key_of(txn, s, &dir, name, len, key, sizeof(key), &owner);
+		r = r < 0 ? key_error(op, r) : check_key(op, key, (size_t)r);
+		if (r)
+			goto fail;
+		r = add_child(txn, s, op, parent, nm, dir.kind, S_IFDIR | (mode & 07777), 0, NULL,
+			      0, &in);
+		break;
+	case MLFS_K_ADIR:
+		r = add_child(txn, s, op, parent, nm, MLFS_K_ADIR, S_IFDIR | (mode & 07777), 0,
+			      NULL, 0, &in);
+		break;
+	default:
+		r = mlfs_refuse(op, is_dir_kind(dir.kind) ? -EPERM : -ENOTDIR,
+				"cannot make a folder in %s", kind_noun(dir.kind));
+	}
+	if (r)
+		goto fail;
+	r = touch_dir(txn, s, op, parent);
+	if (r)
+		goto fail;
+	r = mlfs_stat_txn(s, txn, &in, NULL, ret);
+	if (r)
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+		size_t len, mode_t mode, bool excl, struct stat *ret, bool *ret_created)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	char nm[MLFS_NAME_MAX + 1], key[512];
+	uint64_t owner, ino;
+	int r, kind, klen;
+
+	r = copy_name(nm, name, len);
+	if (r)
+		return mlfs_refuse(op, r, "name is %zu bytes; the limit is %d", len, MLFS_NAME_MAX);
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL);
+	if (r)
+		goto fail;
+	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &ino) == 0) {
+		/* Another process made it first: open that one (O_CREAT without O_EXCL). */
+		mlfs_txn_abort(txn);
+		if (excl)
+			return -EEXIST;
+		*ret_created = false;
+		return mlfs_getattr(s, ino, ret);
+	}
+	if (dir.kind == MLFS_K_ADIR) {
+		r = add_child(txn, s, op, parent, nm, MLFS_K_AFILE, S_IFREG | (mode & 07777), 0,
+			      NULL, 0, &in);
+	} else if (is_key_dir(dir.kind)) {
+		kind = key_file_kind(dir.kind);
+		klen = key_of(txn, s, &dir, name, len, key, sizeof(key), &owner);
+		r = klen < 0 ? key_error(op, klen) : check_key(op, key, (size_t)klen);
+		if (r)
+			goto fail;
+		r = add_child(txn, s, op, parent, nm, kind, S_IFREG | (mode & 0777), 0, NULL, 0,
+			      &in);
+		if (r == 0 && kind != MLFS_K_XTAG)
+			r = mlfs_rkey_put(txn, s->idx, owner, key_section(kind), key, klen, in.ino);
+	} else {
+		r = mlfs_refuse(op, is_dir_kind(dir.kind) ? -EPERM : -ENOTDIR,
+				"files cannot be made in %s; use params/, metrics/, tags/ or "
+				"artifacts/",
+				kind_noun(dir.kind));
+	}
+	if (r)
+		goto fail;
+	r = touch_dir(txn, s, op, parent);
+	if (r)
+		goto fail;
+	r = mlfs_stat_txn(s, txn, &in, NULL, ret);
+	if (r)
+		goto fail;
+	r = mlfs_store_commit(s, txn);
+	if (r == 0)
+		*ret_created = true;
+	return r;
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_symlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+		 size_t len, const char *target, struct stat *ret)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	char nm[MLFS_NAME_MAX + 1];
+	size_t tlen = strlen(target);
+	uint64_t dummy;
+	int r;
+
+	r = copy_name(nm, name, len);
+	if (r)
+		return r;
+	if (tlen == 0 || tlen >= 4096)
+		return mlfs_refuse(op, tlen ? -ENAMETOOLONG : -ENOENT, "bad symlink target");
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL);
+	if (r)
+		goto fail;
+	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &dummy) == 0) {
+		r = -EEXIST;
+		goto fail;
+	}
+	if (dir.kind != MLFS_K_ADIR) {
+		r = mlfs_refuse(op, -EPERM, "symlinks can only be made under artifacts/");
+		goto fail;
+	}
+	r = add_child(txn, s, op, parent, nm, MLFS_K_ALINK, S_IFLNK | 0777, 0, target, tlen, &in);
+	if (r)
+		goto fail;
+	r = touch_dir(txn, s, op, parent);
+	if (r)
+		goto fail;
+	r = mlfs_stat_txn(s, txn, &in, NULL, ret);
+	if (r)
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_readlink(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap)
+{
+	struct mlfs_inode in;
+	const char *payload;
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
+	if (r == 0 && in.kind != MLFS_K_ALINK)
+		r = -EINVAL;
+	if (r == 0 && in.payload_len >= cap)
+		r = -ENAMETOOLONG;
+	if (r == 0) {
+		memcpy(buf, payload, in.payload_len);
+		buf[in.payload_len] = 0;
+		r = in.payload_len;
+	}
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+/* Remove inode in (named name in parent) and everything it owns. */
+static int drop_entry(MDB_txn *txn, struct mlfs_store *s, struct mlfs_inode *dir,
+		      const struct mlfs_inode *in, const char *name, size_t len)
+{
+	char key[512];
+	uint64_t owner;
+	int r, klen;
+
+	r = mlfs_dirent_del(txn, s->idx, dir->ino, name, len, in->ino);
+	if (r)
+		return r;
+	if (in->kind == MLFS_K_TAG) {
+		klen = key_of(txn, s, dir, name, len, key, sizeof(key), &owner);
+		if (klen < 0)
+			return klen;
+		r = mlfs_rkey_del(txn, s->idx, owner, MLFS_SEC_TAG, key, klen);
+		if (r)
+			return r;
+	}
+	if (in->kind == MLFS_K_AFILE) {
+		/* Its chunks stay in the chunk store until gc finds nothing refers to them. */
+		r = mlfs_range_del(txn, s->idx->extent, in->ino);
+		if (r)
+			return r;
+	}
+	return mlfs_ino_del(txn, s->idx, in->ino);
+}
+
+int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+		size_t len)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	uint64_t ino;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	if ((r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL)) ||
+	    (r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino)) ||
+	    (r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
+		goto fail;
+	switch (in.kind) {
+	case MLFS_K_TAG:
+	case MLFS_K_XTAG:
+	case MLFS_K_AFILE:
+	case MLFS_K_ALINK:
+		r = drop_entry(txn, s, &dir, &in, name, len);
+		break;
+	case MLFS_K_PARAM:
+		r = mlfs_refuse(op, -EPERM, "params cannot be deleted");
+		break;
+	case MLFS_K_METRIC:
+		r = mlfs_refuse(op, -EPERM, "metrics cannot be deleted");
+		break;
+	default:
+		if (is_dir_kind(in.kind))
+			r = -EISDIR;
+		else
+			r = mlfs_refuse(op, -EPERM, "%s is part of the run and cannot be deleted",
+					kind_noun(in.kind));
+	}
+	if (r)
+		goto fail;
+	r = touch_dir(txn, s, op, parent);
+	if (r)
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_rmdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+	       size_t len)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	uint64_t ino;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	if ((r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL)) ||
+	    (r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino)) ||
+	    (r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
+		goto fail;
+	if (!is_dir_kind(in.kind)) {
+		r = -ENOTDIR;
+		goto fail;
+	}
+	if (in.kind == MLFS_K_EXP || in.kind == MLFS_K_RUN) {
+		r = mlfs_refuse(op, -ENOTEMPTY,
+				"%s keeps its record; move it to .trash to delete it",
+				kind_noun(in.kind));
+		goto fail;
+	}
+	if (in.flags & MLFS_IF_TOP) {
+		r = mlfs_refuse(op, -EPERM, "%s is part of the run and cannot be deleted",
+				kind_noun(in.kind));
+		goto fail;
+	}
+	r = mlfs_dir_has_children(txn, s->idx, ino);
+	if (r > 0)
+		r = -ENOTEMPTY;
+	if (r)
+		goto fail;
+	if ((r = drop_entry(txn, s, &dir, &in, name, len)) ||
+	    (r = touch_dir(txn, s, op, parent)))
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+/* May an entry of kind move from folder a to folder b? 0 or a refusal. */
+static int rename_allowed(struct mlfs_op *op, const struct mlfs_inode *a,
+			  const struct mlfs_inode *b, const struct mlfs_inode *in,
+			  const char *newname, size_t newlen)
+{
+	int r;
+
+	if (a->kind == MLFS_K_ADIR && b->kind == MLFS_K_ADIR)
+		return 0;
+	if (in->kind == MLFS_K_EXP && b->kind == MLFS_K_ROOT) {
+		if (mlfs_name_reserved_root(newname, newlen))
+			return mlfs_refuse(op, -EINVAL, "'%.*s' is a reserved name", (int)newlen,
+					   newname);
+		return check_name(op, "experiment", newname, newlen);
+	}
+	if (in->kind == MLFS_K_RUN && b->ino == a->ino) {
+		if (mlfs_name_reserved_exp(newname, newlen))
+			return mlfs_refuse(op, -EINVAL, "'%.*s' is a reserved name in an experiment",
+					   (int)newlen, newname);
+		r = check_name(op, "run", newname, newlen);
+		return r;
+	}
+	if (in->kind == MLFS_K_RUN)
+		return mlfs_refuse(op, -EPERM, "runs cannot move between experiments");
+	if (b->kind == MLFS_K_ADIR || a->kind == MLFS_K_ADIR)
+		return mlfs_refuse(op, -EPERM, "artifacts can only move within artifacts/");
+	return mlfs_refuse(op, -EPERM, "%s cannot be renamed", kind_noun(in->kind));
+}
+
+int mlfs_rename(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+		size_t len, uint64_t newparent, const char *newname, size_t newlen,
+		unsigned flags)
+{
+	struct mlfs_inode a, b, in, old, up;
+	MDB_txn *txn;
+	uint64_t ino, oldino;
+	int r;
+
+	if (newlen > MLFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	if ((r = mlfs_ino_get(txn, s->idx, parent, &a, NULL)) ||
+	    (r = mlfs_ino_get(txn, s->idx, newparent, &b, NULL)) ||
+	    (r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino)) ||
+	    (r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
+		goto fail;
+	r = rename_allowed(op, &a, &b, &in, newname, newlen);
+	if (r)
+		goto fail;
+	/* A folder cannot move below itself. */
+	for (up = b; is_dir_kind(in.kind) && up.ino != MLFS_ROOT_INO;) {
+		if (up.ino == in.ino) {
+			r = -EINVAL;
+			goto fail;
+		}
+		r = mlfs_ino_get(txn, s->idx, up.parent, &up, NULL);
+		if (r)
+			goto fail;
+	}
+	r = mlfs_dirent_get(txn, s->idx, newparent, newname, newlen, &oldino);
+	if (r == 0) {
+		if (oldino == ino) { /* same file: nothing to do */
+			mlfs_txn_abort(txn);
+			return 0;
+		}
+		if (flags & RENAME_NOREPLACE) {
+			r = -EEXIST;
+			goto fail;
+		}
+		r = mlfs_ino_get(txn, s->idx, oldino, &old, NULL);
+		if (r)
+			goto fail;
+		if (old.kind == MLFS_K_EXP || old.kind == MLFS_K_RUN) {
+			r = mlfs_refuse(op, -EEXIST, "%s of that name exists", kind_noun(old.kind));
+			goto fail;
+		}
+		if (is_dir_kind(old.kind) != is_dir_kind(in.kind)) {
+			r = is_dir_kind(old.kind) ? -EISDIR : -ENOTDIR;
+			goto fail;
+		}
+		if (is_dir_kind(old.kind)) {
+			r = mlfs_dir_has_children(txn, s->idx, oldino);
+			if (r > 0)
+				r = -ENOTEMPTY;
+			if (r)
+				goto fail;
+		}
+		r = drop_entry(txn, s, &b, &old, newname, newlen);
+		if (r)
+			goto fail;
+	} else if (r != -ENOENT) {
+		goto fail;
+	}
+	if ((r = mlfs_dirent_del(txn, s->idx, parent, name, len, ino)) ||
+	    (r = mlfs_dirent_add(txn, s->idx, newparent, newname, newlen, ino)))
+		goto fail;
+	in.parent = newparent;
+	in.ctime_ns = op->now_ns;
+	if ((r = mlfs_ino_update(txn, s->idx, &in)) || (r = touch_dir(txn, s, op, parent)) ||
+	    (newparent != parent && (r = touch_dir(txn, s, op, newparent))))
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_setattr(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, const struct stat *attr,
+		 unsigned set, struct stat *ret)
+{
+	struct mlfs_inode in;
+	const char *payload;
+	struct stat cur;
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	if ((r = mlfs_ino_get(txn, s->idx, ino, &in, &payload)) ||
+	    (r = mlfs_stat_txn(s, txn, &in, payload, &cur)))
+		goto fail;
+	if ((set & MLFS_SET_SIZE) && attr->st_size != cur.st_size) {
+		if (is_dir_kind(in.kind))
+			r = -EISDIR;
+		else if (in.kind == MLFS_K_METRIC)
+			r = mlfs_refuse(op, -EPERM, "metric points cannot be changed or deleted");
+		else if (in.kind == MLFS_K_PARAM)
+			r = mlfs_refuse(op, -EPERM, "params are fixed once logged");
+		else
+			r = mlfs_refuse(op, -EPERM, "%s cannot be truncated", kind_noun(in.kind));
+		goto fail;
+	}
+	if (set & MLFS_SET_MODE)
+		in.mode = (in.mode & S_IFMT) | (attr->st_mode & 07777);
+	if (set & MLFS_SET_UID)
+		in.uid = attr->st_uid;
+	if (set & MLFS_SET_GID)
+		in.gid = attr->st_gid;
+	if (set & MLFS_SET_ATIME_NOW)
+		in.atime_ns = op->now_ns;
+	else if (set & MLFS_SET_ATIME)
+		in.atime_ns = attr->st_atim.tv_sec * 1000000000ll + attr->st_atim.tv_nsec;
+	if (set & MLFS_SET_MTIME_NOW)
+		in.mtime_ns = op->now_ns;
+	else if (set & MLFS_SET_MTIME)
+		in.mtime_ns = attr->st_mtim.tv_sec * 1000000000ll + attr->st_mtim.tv_nsec;
+	in.ctime_ns = op->now_ns;
+	if ((r = mlfs_ino_update(txn, s->idx, &in)) ||
+	    (r = mlfs_stat_txn(s, txn, &in, payload, ret)))
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+struct readdir_ctx {
+	struct mlfs_store *s;
+	MDB_txn *txn;
+	mlfs_readdir_fn fn;
+	void *ctx;
+};
+
+static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
+{
+	struct readdir_ctx *rc = c;
+	struct stat st;
+	int r;
+
+	r = stat_ino(rc->s, rc->txn, ino, &st);
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	return rc->fn(rc->ctx, name, len, &st, ino + 1);
+}
+
+int mlfs_readdir(struct mlfs_store *s, uint64_t ino, uint64_t from, mlfs_readdir_fn fn, void *ctx)
+{
+	struct readdir_ctx rc = { s, NULL, fn, ctx };
+	struct mlfs_inode in;
+	struct stat st;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, false, &rc.txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(rc.txn, s->idx, ino, &in, NULL);
+	if (r)
+		goto out;
+	if (!is_dir_kind(in.kind)) {
+		r = -ENOTDIR;
+		goto out;
+	}
+	if (from < 1) {
+		r = stat_ino(s, rc.txn, ino, &st);
+		if (r == 0)
+			r = fn(ctx, ".", 1, &st, 1);
+		if (r)
+			goto out;
+	}
+	if (from < 2) {
+		r = stat_ino(s, rc.txn, in.parent, &st);
+		if (r == 0)
+			r = fn(ctx, "..", 2, &st, 2);
+		if (r)
+			goto out;
+	}
+	r = mlfs_dir_walk(rc.txn, s->idx, ino, from < 2 ? 0 : from, readdir_one, &rc);
+out:
+	mlfs_txn_abort(rc.txn);
+	return r == 1 ? 0 : r;
+}
+
+int mlfs_path(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, char *buf, size_t cap)
+{
+	struct mlfs_inode in;
+	size_t pos = cap - 1;
+	const char *name;
+	size_t len;
+	int r, depth = 0;
+
+	if (cap == 0)
+		return -ENOBUFS;
+	buf[pos] = 0;
+	while (ino != MLFS_ROOT_INO) {
+		if (++depth > 4096)
+			return MLFS_E_CORRUPT;
+		r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+		if (r)
+			return r;
+		r = mlfs_child_name(txn, s->idx, in.parent, ino, &name, &len);
+		if (r)
+			return r;
+		if (len + (pos < cap - 1) > pos)
+			return -ENAMETOOLONG;
+		if (pos < cap - 1)
+			buf[--pos] = '/';
+		pos -= len;
+		memcpy(buf + pos, name, len);
+		ino = in.parent;
+	}
+	memmove(buf, buf + pos, cap - pos);
+	return (int)(cap - 1 - pos);
+}
+
+void mlfs_path_of(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap)
+{
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r == 0) {
+		r = mlfs_path(s, txn, ino, buf, cap);
+		mlfs_txn_abort(txn);
+	}
+	if (r < 0)
+		snprintf(buf, cap, "#%llu", (unsigned long long)ino);
+}
+
+int mlfs_resolve(struct mlfs_store *s, MDB_txn *txn, const char *path, struct mlfs_inode *ret)
+{
+	struct mlfs_inode in;
+	uint64_t ino = MLFS_ROOT_INO;
+	const char *p = path, *e;
+	int r;
+
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchrnul(p, '/');
+		r = mlfs_dirent_get(txn, s->idx, ino, p, e - p, &ino);
+		if (r)
+			return r;
+		p = e;
+	}
+	r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	if (r)
+		return r;
+	*ret = in;
+	return 0;
+}
