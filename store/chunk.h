@@ -23,9 +23,29 @@
  *     handed bytes that failed the check.
  *  3. A put that returned 0 means the chunk is in place for every later get
  *     in any process (it survives kill -9 of the writer).  It is durable
- *     across power loss once mlfs_chunk_sync() has returned after it.
+ *     across power loss once mlfs_chunk_sync() has returned 0 after it.
+ *     Until then a power loss may leave the file missing or damaged (empty)
+ *     under its final name: get reports that as -EBADMSG, and so nothing may
+ *     be made durable that refers to the chunk before that sync.
  *  4. A chunk already present is not written again (dedup); put then only
- *     refreshes its mtime, so that a concurrent gc sees it as young.
+ *     refreshes its mtime, so that a concurrent gc sees it as young.  Put
+ *     does check the header and size of the file it finds, and replaces a
+ *     damaged one (as left by 3) by the usual tmp-and-rename.
+ *  5. Put checks that the bytes hash to the name it is given, so that a
+ *     caller's bug cannot break 2.
+ *
+ * A chunk file's life (rename replaces atomically, so a reader holds either
+ * whole file):
+ *
+ *     absent --O_EXCL create--> STORE/tmp/chunk.<pid>.<salt>.<n>
+ *            --write all, close, rename--> STORE/chunks/<hh>/<hex>   (visible)
+ *            --mlfs_chunk_sync()--> durable
+ *     any failure before the rename: the tmp file is unlinked, nothing else
+ *     changed.
+ *
+ * A failed mlfs_chunk_sync() cannot be retried (the kernel reports a lost
+ * write once), so it poisons the store: every later put and sync returns
+ * that error; get and exists still work.  Open the store again to go on.
  *
  * Thread-safety: a struct mlfs_chunkstore may be used by many threads at once.
  */
@@ -49,7 +69,7 @@ struct mlfs_chunkstore;
 void mlfs_hash_buf(const void *buf, size_t len, struct mlfs_hash *ret);
 /* 32 lowercase hex digits and a NUL into out. */
 void mlfs_hash_hex(const struct mlfs_hash *h, char out[33]);
-/* Parse 32 hex digits; -EINVAL if they are not. */
+/* Parse exactly 32 lowercase hex digits and a NUL; -EINVAL if not. */
 int mlfs_hash_parse(const char *hex, struct mlfs_hash *ret);
 
 /*
@@ -63,7 +83,8 @@ void mlfs_chunkstore_free(struct mlfs_chunkstore *cs);
  * Store len (<= MLFS_CHUNK_MAX) bytes whose hash the caller computed as *h.
  * *ret_stored (may be NULL) gets the bytes written to disk, 0 when the chunk
  * was already present.  Errors: -ENOSPC, -EIO, -EDQUOT... from the file
- * system (nothing is left under the final name), -EINVAL if len is too big.
+ * system (nothing is left under the final name), -EINVAL if len is too big
+ * or the bytes do not hash to *h, the error of a failed sync (poisoned).
  */
 int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const void *buf,
 		   size_t len, size_t *ret_stored);
@@ -72,7 +93,8 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
  * Read chunk *h into buf (cap >= its raw length) and check its hash.
  * Returns the raw length.  -ENOENT: no such chunk; -EBADMSG: the file is
  * damaged (bad header, short, does not decompress, or hash mismatch);
- * -ENOBUFS: cap too small.
+ * -ENOBUFS: cap too small.  After a failure buf holds nothing of the chunk
+ * (bytes that failed the check are zeroed).
  */
 int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *buf, size_t cap);
 
@@ -80,12 +102,14 @@ int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *
 int mlfs_chunk_exists(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);
 
 /*
- * Make every chunk put so far (by this process) durable across power loss.
- * Cheap when nothing was put since the last call.
+ * Make every chunk put so far (by this process) durable across power loss,
+ * with one syncfs() of the store's file system.  Free when nothing was put
+ * since the last call.  -errno (also an injected MLFS_FAULT_FSYNC) poisons
+ * the store, see above.
  */
 int mlfs_chunk_sync(struct mlfs_chunkstore *cs);
 
-/* Path of the chunk file of *h into buf (for fsck, tests and messages). */
+/* Path of the chunk file of *h into buf (for fsck, tests and messages); -ENAMETOOLONG. */
 int mlfs_chunk_path(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, char *buf, size_t cap);
 
 #endif
