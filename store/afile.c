@@ -1,0 +1,708 @@
+/*
+ * afile.c - see afile.h.  This is the commit path for artifact content.
+ *
+ * Invariants:
+ *  1. Every chunk that an extent record names was put into the chunk store
+ *     (renamed into its final name) before the transaction that writes the
+ *     record began.  Together with mlfs_store_sync() syncing chunks before
+ *     the index, the index never names a chunk that is not on disk.
+ *  2. A file's extents, size, mtime and gen change together in one LMDB
+ *     transaction (commit_view); a reader that loads them in one read
+ *     transaction gets one whole version.
+ *  3. The extents of a file, and of a handle's view, tile [0, size) in
+ *     order: ext[i].off == ext[i-1].off + ext[i-1].len, the last ends at
+ *     ext_end, and in STREAM state the tail holds [ext_end, size).
+ *  4. Nothing a handle writes reaches the index before mlfs_afile_commit();
+ *     a failure anywhere before its transaction commits leaves the index as
+ *     it was, and the handle's view intact, so the call can be retried.
+ *  5. A failed chunk put in write() consumes none of the bytes it was
+ *     writing: the tail and the chunker state are restored.
+ *
+ * States of a handle:
+ *
+ *            write at the end,           write below the end,
+ *            truncate inside the tail    (materialize)
+ *     open ------> STREAM -----------------------------> SCRATCH
+ *                  |  ^                                  |  ^
+ *        commit:   |  | write                 commit:    |  | write
+ *        tail to   v  |                       rechunk    v  |
+ *        a chunk   CLEAN (dirty = false)      the file   CLEAN, still SCRATCH
+ *
+ * STREAM keeps the view as extents plus a tail of at most one chunk in
+ * memory, so a file of any size is written with bounded memory.  SCRATCH
+ * keeps the whole view in an unlinked O_TMPFILE under STORE/tmp and is
+ * chunked again at commit; content-defined cuts make the unchanged parts
+ * hash to chunks the store already has.
+ */
+#include "afile.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdc.h"
+#include "chunk.h"
+#include "err.h"
+
+/* A gap of at least this many bytes becomes a hole extent rather than zeros in a chunk. */
+#define HOLE_MIN MLFS_CDC_MAX
+
+struct ext {
+	uint64_t off;
+	struct mlfs_extent_rec r;
+};
+
+struct mlfs_afile {
+	struct mlfs_store *s;
+	uint64_t ino;
+	int flags;
+	pthread_mutex_t lock;
+	/* The view; all protected by lock. */
+	struct ext *ext;
+	size_t n_ext, cap_ext;
+	uint64_t ext_end;
+	uint8_t *tail; /* MLFS_CHUNK_MAX bytes, allocated on first write */
+	size_t tail_len;
+	struct mlfs_cdc cdc;
+	int scratch; /* -1 in STREAM */
+	uint64_t size;
+	bool dirty;
+	int64_t mtime_ns;
+	/* One decompressed chunk, for reads that walk a chunk in pieces. */
+	uint8_t *cbuf;
+	size_t clen;
+	struct mlfs_hash chash;
+	bool cvalid;
+};
+
+static int ext_push(struct ext **v, size_t *n, size_t *cap, uint64_t off,
+		    const struct mlfs_extent_rec *r)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct ext *nv = realloc(*v, nc * sizeof(**v));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[*n].off = off;
+	(*v)[*n].r = *r;
+	(*n)++;
+	return 0;
+}
+
+static int load_extents(struct mlfs_afile *f, MDB_txn *txn)
+{
+	uint8_t kb[16];
+	MDB_val k = { 16, kb }, v;
+	MDB_cursor *cur;
+	struct mlfs_extent_rec rec;
+	int rc, r = 0;
+
+	mlfs_be64_put(kb, f->ino);
+	mlfs_be64_put(kb + 8, 0);
+	rc = mdb_cursor_open(txn, f->s->idx->extent, &cur);
+	if (rc)
+		return mlfs_mdb_err(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == 16 && mlfs_be64_get(k.mv_data) == f->ino) {
+		uint64_t off = mlfs_be64_get((uint8_t *)k.mv_data + 8);
+
+		if (v.mv_size != sizeof(rec) || off != f->ext_end) {
+			r = MLFS_E_CORRUPT;
+			break;
+		}
+		memcpy(&rec, v.mv_data, sizeof(rec));
+		r = ext_push(&f->ext, &f->n_ext, &f->cap_ext, off, &rec);
+		if (r)
+			break;
+		f->ext_end += rec.len;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (r)
+		return r;
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mlfs_mdb_err(rc);
+}
+
+int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_afile **ret)
+{
+	struct mlfs_afile *f;
+	struct mlfs_inode in;
+	MDB_txn *txn;
+	int r;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->s = s;
+	f->ino = ino;
+	f->flags = flags;
+	f->scratch = -1;
+	f->cdc = MLFS_CDC_INIT;
+	pthread_mutex_init(&f->lock, NULL);
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		goto fail;
+	r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	if (r == 0 && in.kind != MLFS_K_AFILE)
+		r = -EINVAL;
+	if (r == 0 && !((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY))
+		r = load_extents(f, txn);
+	mlfs_txn_abort(txn);
+	if (r)
+		goto fail;
+	f->size = f->ext_end;
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+		f->dirty = true;
+		f->mtime_ns = mlfs_now_ns();
+	} else if (f->ext_end != in.size) {
+		r = MLFS_E_CORRUPT;
+		goto fail;
+	}
+	*ret = f;
+	return 0;
+fail:
+	mlfs_afile_free(f);
+	return log_errno(r, "cannot open artifact #%llu", (unsigned long long)ino);
+}
+
+void mlfs_afile_free(struct mlfs_afile *f)
+{
+	if (!f)
+		return;
+	if (f->scratch >= 0)
+		close(f->scratch);
+	free(f->ext);
+	free(f->tail);
+	free(f->cbuf);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+uint64_t mlfs_afile_size(struct mlfs_afile *f, bool *ret_dirty)
+{
+	uint64_t size;
+
+	pthread_mutex_lock(&f->lock);
+	size = f->size;
+	if (ret_dirty)
+		*ret_dirty = f->dirty;
+	pthread_mutex_unlock(&f->lock);
+	return size;
+}
+
+/* The chunk of extent e, decompressed and checked, in f->cbuf. */
+static int load_chunk(struct mlfs_afile *f, const struct ext *e)
+{
+	char hex[33];
+	int n;
+
+	if (f->cvalid && !memcmp(&f->chash, &e->r.hash, sizeof(f->chash)))
+		return 0;
+	if (!f->cbuf) {
+		f->cbuf = malloc(MLFS_CHUNK_MAX);
+		if (!f->cbuf)
+			return -ENOMEM;
+	}
+	f->cvalid = false;
+	n = mlfs_chunk_get(f->s->cs, &e->r.hash, f->cbuf, MLFS_CHUNK_MAX);
+	if (n < 0 || (uint64_t)n != e->r.len) {
+		mlfs_hash_hex(&e->r.hash, hex);
+		return log_errno(n < 0 ? n : -EBADMSG, "cannot read chunk '%s' of artifact #%llu",
+				 hex, (unsigned long long)f->ino);
+	}
+	f->clen = n;
+	f->chash = e->r.hash;
+	f->cvalid = true;
+	return 0;
+}
+
+/* Index of the extent holding byte pos (< ext_end). */
+static size_t find_ext(const struct mlfs_afile *f, uint64_t pos)
+{
+	size_t lo = 0, hi = f->n_ext;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (f->ext[mid].off <= pos)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Read from the extents and the tail (STREAM). */
+static int read_view(struct mlfs_afile *f, uint64_t off, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+	int r;
+
+	if (off >= f->size)
+		return 0;
+	if (len > f->size - off)
+		len = f->size - off;
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t take;
+
+		if (pos >= f->ext_end) {
+			take = len - done;
+			memcpy(buf + done, f->tail + (pos - f->ext_end), take);
+		} else {
+			const struct ext *e = &f->ext[find_ext(f, pos)];
+			uint64_t in = pos - e->off;
+
+			take = e->r.len - in;
+			if (take > len - done)
+				take = len - done;
+			if (e->r.hole) {
+				memset(buf + done, 0, take);
+			} else {
+				r = load_chunk(f, e);
+				if (r)
+					return r;
+				memcpy(buf + done, f->cbuf + in, take);
+			}
+		}
+		done += take;
+	}
+	return (int)done;
+}
+
+static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return (int)done;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += n;
+	}
+	return 0;
+}
+
+int mlfs_afile_read(struct mlfs_afile *f, uint64_t off, void *buf, size_t len)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->scratch >= 0) {
+		if (off >= f->size)
+			r = 0;
+		else
+			r = pread_all(f->scratch, buf, len < f->size - off ? len : f->size - off, off);
+	} else {
+		r = read_view(f, off, buf, len);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* Store len bytes at buf as a chunk; *ret gets its extent record. */
+static int put_chunk(struct mlfs_store *s, const uint8_t *buf, size_t len,
+		     struct mlfs_extent_rec *ret)
+{
+	struct mlfs_extent_rec rec = { .len = len };
+	int r;
+
+	mlfs_hash_buf(buf, len, &rec.hash);
+	r = mlfs_chunk_put(s->cs, &rec.hash, buf, len, NULL);
+	if (r)
+		return r;
+	*ret = rec;
+	return 0;
+}
+
+/* Turn the tail into a chunk at the end of the extents (STREAM). */
+static int emit_tail(struct mlfs_afile *f)
+{
+	struct mlfs_extent_rec rec;
+	int r;
+
+	if (f->tail_len == 0)
+		return 0;
+	r = put_chunk(f->s, f->tail, f->tail_len, &rec);
+	if (r)
+		return r;
+	r = ext_push(&f->ext, &f->n_ext, &f->cap_ext, f->ext_end, &rec);
+	if (r)
+		return r;
+	f->ext_end += f->tail_len;
+	f->tail_len = 0;
+	f->cdc = MLFS_CDC_INIT;
+	return 0;
+}
+
+/* Append bytes to the view (STREAM); returns how many were taken. */
+static int stream_append(struct mlfs_afile *f, const uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+	int r;
+
+	if (!f->tail) {
+		f->tail = malloc(MLFS_CHUNK_MAX);
+		if (!f->tail)
+			return -ENOMEM;
+	}
+	while (done < len) {
+		struct mlfs_cdc saved = f->cdc;
+		bool cut = false;
+		size_t n = mlfs_cdc_next(&f->cdc, buf + done, len - done, &cut);
+
+		memcpy(f->tail + f->tail_len, buf + done, n);
+		f->tail_len += n;
+		if (cut) {
+			r = emit_tail(f);
+			if (r) {
+				f->tail_len -= n; /* invariant 5 */
+				f->cdc = saved;
+				return done ? (int)done : r;
+			}
+		}
+		done += n;
+		f->size += n;
+	}
+	return (int)done;
+}
+
+/* Grow the view with zeros to size (STREAM). */
+static int stream_extend(struct mlfs_afile *f, uint64_t size)
+{
+	static const uint8_t zeros[65536];
+	struct mlfs_extent_rec hole = { .hole = 1 };
+	int r;
+
+	if (size - f->size >= HOLE_MIN) {
+		r = emit_tail(f);
+		if (r)
+			return r;
+		hole.len = size - f->size;
+		r = ext_push(&f->ext, &f->n_ext, &f->cap_ext, f->ext_end, &hole);
+		if (r)
+			return r;
+		f->ext_end += hole.len;
+		f->size = size;
+		return 0;
+	}
+	while (f->size < size) {
+		size_t n = size - f->size < sizeof(zeros) ? size - f->size : sizeof(zeros);
+
+		r = stream_append(f, zeros, n);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Move the view into a scratch file (STREAM -> SCRATCH). */
+static int materialize(struct mlfs_afile *f)
+{
+	int fd, r = 0;
+
+	fd = openat(f->s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return log_errno(-errno, "cannot make a scratch file in '%s/tmp'", f->s->dir);
+	for (size_t i = 0; i < f->n_ext && r == 0; i++) {
+		const struct ext *e = &f->ext[i];
+
+		if (e->r.hole)
+			continue;
+		r = load_chunk(f, e);
+		if (r == 0)
+			r = pwrite_all(fd, f->cbuf, f->clen, e->off);
+	}
+	if (r == 0 && f->tail_len)
+		r = pwrite_all(fd, f->tail, f->tail_len, f->ext_end);
+	if (r == 0 && ftruncate(fd, f->size) < 0)
+		r = -errno;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	f->scratch = fd;
+	f->n_ext = 0;
+	f->ext_end = 0;
+	f->tail_len = 0;
+	f->cdc = MLFS_CDC_INIT;
+	return 0;
+}
+
+int mlfs_afile_write(struct mlfs_afile *f, uint64_t off, const void *buf, size_t len)
+{
+	int r;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->flags & O_APPEND)
+		off = f->size;
+	if (f->scratch < 0 && off < f->size) {
+		r = materialize(f);
+		if (r)
+			goto out;
+	}
+	if (f->scratch >= 0) {
+		r = pwrite_all(f->scratch, buf, len, off);
+		if (r)
+			goto out;
+		if (off + len > f->size)
+			f->size = off + len;
+		r = (int)len;
+	} else {
+		if (off > f->size) {
+			r = stream_extend(f, off);
+			if (r)
+				goto out;
+		}
+		r = stream_append(f, buf, len);
+	}
+	if (r > 0) {
+		f->dirty = true;
+		f->mtime_ns = mlfs_now_ns();
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* Cut the view to size < f->size (STREAM), keeping it in STREAM. */
+static int stream_shrink(struct mlfs_afile *f, uint64_t size)
+{
+	struct ext *e;
+	size_t i, keep;
+	bool cut;
+	int r;
+
+	if (size >= f->ext_end) {
+		f->tail_len = size - f->ext_end;
+	} else {
+		i = find_ext(f, size);
+		e = &f->ext[i];
+		keep = size - e->off;
+		if (e->r.hole) {
+			e->r.len = keep;
+			f->n_ext = keep ? i + 1 : i;
+			f->ext_end = size;
+			f->tail_len = 0;
+		} else {
+			if (!f->tail) {
+				f->tail = malloc(MLFS_CHUNK_MAX);
+				if (!f->tail)
+					return -ENOMEM;
+			}
+			r = load_chunk(f, e);
+			if (r)
+				return r;
+			memcpy(f->tail, f->cbuf, keep);
+			f->tail_len = keep;
+			f->ext_end = e->off;
+			f->n_ext = i;
+		}
+	}
+	/* The chunker's state must be the one these tail bytes give; it cannot cut inside them. */
+	f->cdc = MLFS_CDC_INIT;
+	mlfs_cdc_next(&f->cdc, f->tail, f->tail_len, &cut);
+	f->size = size;
+	return 0;
+}
+
+int mlfs_afile_truncate(struct mlfs_afile *f, uint64_t size)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (size == f->size)
+		goto out;
+	if (f->scratch >= 0) {
+		if (ftruncate(f->scratch, size) < 0)
+			r = -errno;
+		else
+			f->size = size;
+	} else if (size > f->size) {
+		r = stream_extend(f, size);
+	} else {
+		r = stream_shrink(f, size);
+	}
+	if (r == 0) {
+		f->dirty = true;
+		f->mtime_ns = mlfs_now_ns();
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* Chunk the scratch file into a new extent list. */
+static int rechunk(struct mlfs_afile *f, struct ext **ret, size_t *ret_n)
+{
+	struct ext *v = NULL;
+	size_t n = 0, cap = 0, clen = 0;
+	struct mlfs_cdc cdc = MLFS_CDC_INIT;
+	struct mlfs_extent_rec rec;
+	uint8_t *in = NULL;
+	uint64_t pos = 0, cstart = 0;
+	int r = 0;
+
+	if (!f->tail) {
+		f->tail = malloc(MLFS_CHUNK_MAX);
+		if (!f->tail)
+			return -ENOMEM;
+	}
+	in = malloc(MLFS_CHUNK_MAX);
+	if (!in)
+		return -ENOMEM;
+	while (pos < f->size && r == 0) {
+		size_t want = f->size - pos < MLFS_CHUNK_MAX ? f->size - pos : MLFS_CHUNK_MAX;
+		int got = pread_all(f->scratch, in, want, pos);
+		size_t used = 0;
+
+		if (got < 0) {
+			r = got;
+			break;
+		}
+		if ((size_t)got < want)
+			memset(in + got, 0, want - got); /* beyond a short file: zeros */
+		while (used < want && r == 0) {
+			bool cut = false;
+			size_t k = mlfs_cdc_next(&cdc, in + used, want - used, &cut);
+
+			memcpy(f->tail + clen, in + used, k);
+			clen += k;
+			used += k;
+			if (cut) {
+				r = put_chunk(f->s, f->tail, clen, &rec);
+				if (r == 0)
+					r = ext_push(&v, &n, &cap, cstart, &rec);
+				cstart += clen;
+				clen = 0;
+			}
+		}
+		pos += want;
+	}
+	if (r == 0 && clen) {
+		r = put_chunk(f->s, f->tail, clen, &rec);
+		if (r == 0)
+			r = ext_push(&v, &n, &cap, cstart, &rec);
+	}
+	free(in);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* Replace the file's extents, size and times with v (invariant 2). */
+static int commit_view(struct mlfs_afile *f, struct mlfs_op *op, const struct ext *v, size_t n,
+		       uint64_t size)
+{
+	struct mlfs_inode in;
+	uint8_t kb[16];
+	MDB_val k = { 16, kb }, val;
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(f->s->idx, true, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, f->s->idx, f->ino, &in, NULL);
+	if (r)
+		goto fail;
+	r = mlfs_range_del(txn, f->s->idx->extent, f->ino);
+	if (r)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		mlfs_be64_put(kb, f->ino);
+		mlfs_be64_put(kb + 8, v[i].off);
+		val.mv_size = sizeof(v[i].r);
+		val.mv_data = (void *)&v[i].r;
+		r = mlfs_mdb_err(mdb_put(txn, f->s->idx->extent, &k, &val, MDB_APPEND));
+		if (r == -EEXIST) /* MDB_APPEND refuses keys below the last one */
+			r = mlfs_mdb_err(mdb_put(txn, f->s->idx->extent, &k, &val, 0));
+		if (r)
+			goto fail;
+	}
+	in.size = size;
+	in.gen++;
+	in.mtime_ns = f->mtime_ns ? f->mtime_ns : op->now_ns;
+	in.ctime_ns = op->now_ns;
+	r = mlfs_ino_update(txn, f->s->idx, &in);
+	if (r)
+		goto fail;
+	return mlfs_store_commit(f->s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r;
+}
+
+int mlfs_afile_commit(struct mlfs_afile *f, struct mlfs_op *op)
+{
+	struct ext *v = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (!f->dirty)
+		goto out;
+	if (f->scratch >= 0) {
+		r = rechunk(f, &v, &n);
+		if (r == 0)
+			r = commit_view(f, op, v, n, f->size);
+		free(v);
+	} else {
+		r = emit_tail(f);
+		if (r == 0)
+			r = commit_view(f, op, f->ext, f->n_ext, f->size);
+	}
+	if (r == -ENOENT)
+		r = 0; /* deleted while open: nothing to keep */
+	if (r == 0)
+		f->dirty = false;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int mlfs_afile_truncate_ino(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, uint64_t size)
+{
+	struct mlfs_afile *f;
+	int r;
+
+	r = mlfs_afile_open(s, ino, O_WRONLY, &f);
+	if (r)
+		return r;
+	r = mlfs_afile_truncate(f, size);
+	if (r == 0)
+		r = mlfs_afile_commit(f, op);
+	mlfs_afile_free(f);
+	return r;
+}

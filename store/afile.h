@@ -1,0 +1,56 @@
+/*
+ * afile.h - an open artifact file: its content as the handle sees it, and
+ * the commit that makes that content the file's.
+ *
+ * An artifact's content is a list of extents, each a chunk of the chunk
+ * store or a hole of zeros, tiling [0, size).  An open handle loads that
+ * list once (a snapshot: later commits by others do not change what it
+ * reads), and its writes change only its own view until mlfs_afile_commit()
+ * replaces the file's extents and size in one transaction.  So a reader
+ * sees the old content or the new, never a mix, and a writer that dies
+ * leaves the file as it was.
+ *
+ * Calling sequence (one handle may be used by several threads; it locks):
+ *
+ *     mlfs_afile_open() -> { read | write | truncate | commit }* -> free
+ *
+ * mlfs_afile_free() does not commit: the caller commits first (on flush,
+ * fsync and release).  The handle holds at most two chunk buffers
+ * (MLFS_CHUNK_MAX each) and its extent list, whatever the file's size.
+ */
+#ifndef MLFS_AFILE_H
+#define MLFS_AFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct mlfs_afile;
+
+/* Open artifact ino; flags are open(2)'s (O_ACCMODE, O_TRUNC, O_APPEND). */
+int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_afile **ret);
+void mlfs_afile_free(struct mlfs_afile *f);
+
+/* Read up to len bytes at off of the handle's view; returns the count (0 at the end). */
+int mlfs_afile_read(struct mlfs_afile *f, uint64_t off, void *buf, size_t len);
+/* Write len bytes at off (at the end with O_APPEND); returns len, or a short count then an error. */
+int mlfs_afile_write(struct mlfs_afile *f, uint64_t off, const void *buf, size_t len);
+/* Set the view's size. */
+int mlfs_afile_truncate(struct mlfs_afile *f, uint64_t size);
+/* The view's size, and whether it has changes not yet committed. */
+uint64_t mlfs_afile_size(struct mlfs_afile *f, bool *ret_dirty);
+
+/*
+ * Make the view the file's content: store what is not yet a chunk, then
+ * replace the extents, size and mtime in one transaction.  0 when there was
+ * nothing to do; -ENOENT is not an error here (the file was deleted while
+ * open: the content is dropped and 0 returned).
+ */
+int mlfs_afile_commit(struct mlfs_afile *f, struct mlfs_op *op);
+
+/* truncate(2) of a file that this caller has not open: open, truncate, commit. */
+int mlfs_afile_truncate_ino(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, uint64_t size);
+
+#endif
