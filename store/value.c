@@ -137,6 +137,7 @@ int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, con
 	const char *payload;
 	MDB_txn *txn;
 	size_t vlen = len;
+	bool newly_set = false;
 	int r;
 
 	if (vlen && content[vlen - 1] == '\n')
@@ -166,6 +167,7 @@ int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, con
 			goto fail;
 		}
 		in.flags |= MLFS_IF_VALUE_SET;
+		newly_set = true;
 		break;
 	case MLFS_K_TAG:
 	case MLFS_K_XTAG:
@@ -194,7 +196,8 @@ int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, con
 	r = mlfs_ino_put(txn, s->idx, &in, content, vlen);
 	if (r)
 		goto fail;
-	return mlfs_store_commit(s, txn);
+	r = mlfs_store_commit(s, txn);
+	return r ? r : newly_set;
 fail:
 	mlfs_txn_abort(txn);
 	return r;

@@ -38,6 +38,7 @@ int mlfs_render(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *in,
  * param was set by this same open file, which may still change it (a value
  * written in several pieces).  A content that is a prefix of the stored
  * value and its newline is accepted as a piece of the same value.
+ * Returns 1 when this call set a param's value (the caller then owns it), else 0.
  */
 int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, const char *content,
 		     size_t len, bool replace_own);

@@ -1,0 +1,1000 @@
+/*
+ * ops.c - the FUSE low-level operations.
+ *
+ * Each operation has a helper that does the work and returns 0 or a
+ * negative errno, and a callback that replies to the kernel; only the
+ * callbacks reply (as libfuse's passthrough_ll does).  Refusals of calls
+ * that change something are recorded with their path and sentence in the
+ * refusal log (store/errlog.h), which /.mlfs/errors serves.
+ *
+ * Open files get a struct fh whose kind follows the inode's:
+ *   FH_AFILE   an artifact: a struct mlfs_afile, committed on flush, fsync
+ *              and release
+ *   FH_METRIC  a metric: complete lines are stored at each write; a partial
+ *              last line waits in the handle for its newline (or for close)
+ *   FH_VALUE   a param, tag or status: the content written so far, applied
+ *              whole at each write
+ *   FH_TEXT    a snapshot of a read-only rendering (meta, /.mlfs/errors)
+ * Metric, value and text files are opened with direct_io: their size and
+ * content change under the page cache.
+ */
+#include <fuse_lowlevel.h>
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "afile.h"
+#include "daemon.h"
+#include "err.h"
+#include "errlog.h"
+#include "series.h"
+#include "store.h"
+#include "tree.h"
+#include "value.h"
+
+/* How long the kernel may trust a name or attributes: the CLI's changes show within it. */
+#define TIMEOUT 1.0
+/* The longest unterminated metric line a handle keeps waiting for its newline. */
+#define PENDING_MAX 4096
+
+/* Virtual inodes below MLFS_FIRST_INO. */
+enum { VINO_DIR = 2, VINO_ERRORS = 3, VINO_PID = 4 };
+
+enum fh_type { FH_AFILE, FH_METRIC, FH_VALUE, FH_TEXT };
+
+struct fh {
+	enum fh_type type;
+	uint64_t ino;
+	int kind;
+	int flags;
+	pthread_mutex_t lock;
+	struct mlfs_afile *af;
+	char *buf; /* FH_METRIC: pending line; FH_VALUE: content; FH_TEXT: snapshot */
+	size_t len, cap;
+	uint64_t open_size; /* FH_METRIC: size at open */
+	uint64_t written;   /* FH_METRIC: bytes taken by this handle */
+	bool owns_value;    /* FH_VALUE: this handle set the param */
+	bool trunc_pending; /* FH_VALUE: opened with O_TRUNC, nothing applied yet */
+	struct fh *next;    /* open artifact writers, protected by writers_lock */
+};
+
+static struct mlfs_store *store;
+
+/* Artifact handles open for writing, so that getattr reports their size. */
+static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fh *writers; /* protected by writers_lock */
+
+void mlfs_ops_set_store(struct mlfs_store *s)
+{
+	store = s;
+}
+
+static struct fh *fh_of(struct fuse_file_info *fi)
+{
+	return (struct fh *)(uintptr_t)fi->fh;
+}
+
+static void op_from_req(fuse_req_t req, struct mlfs_op *op)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	mlfs_op_init(op, ctx->uid, ctx->gid);
+}
+
+/* Record a refusal of name in parent (name may be NULL: then parent is the subject). */
+static int refused(uint64_t parent, const char *name, const struct mlfs_op *op, int r)
+{
+	char path[4096];
+	size_t n;
+
+	if (r >= 0)
+		return r;
+	if (parent == VINO_DIR || parent == VINO_ERRORS || parent == VINO_PID)
+		snprintf(path, sizeof(path), ".mlfs");
+	else
+		mlfs_path_of(store, parent, path, sizeof(path));
+	n = strlen(path);
+	if (name && n + 1 < sizeof(path))
+		snprintf(path + n, sizeof(path) - n, "%s%s", n ? "/" : "", name);
+	mlfs_errlog_add(path, op && op->why[0] ? op->why : mlfs_strerror(r));
+	return r;
+}
+
+static void reply_err(fuse_req_t req, int r)
+{
+	fuse_reply_err(req, mlfs_errno(r));
+}
+
+static bool is_virtual(fuse_ino_t ino)
+{
+	return ino >= 2 && ino < MLFS_FIRST_INO;
+}
+
+static int render_pid(char *buf, size_t cap)
+{
+	return snprintf(buf, cap, "%d\n", (int)getpid());
+}
+
+static int virtual_stat(fuse_ino_t ino, struct stat *st)
+{
+	char *text, pid[32];
+	size_t len;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_nlink = 1;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_mtime = st->st_ctime = st->st_atime = time(NULL);
+	switch (ino) {
+	case VINO_DIR:
+		st->st_mode = S_IFDIR | 0555;
+		return 0;
+	case VINO_ERRORS:
+		r = mlfs_errlog_render(&text, &len);
+		if (r)
+			return r;
+		free(text);
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = len;
+		return 0;
+	case VINO_PID:
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = render_pid(pid, sizeof(pid));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Size and mtime of an artifact as its open writers see it. */
+static void writer_view(struct stat *st)
+{
+	pthread_mutex_lock(&writers_lock);
+	for (struct fh *f = writers; f; f = f->next) {
+		bool dirty;
+		uint64_t size;
+
+		if (f->ino != st->st_ino)
+			continue;
+		size = mlfs_afile_size(f->af, &dirty);
+		if (dirty) {
+			st->st_size = size;
+			st->st_blocks = (size + 511) / 512;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&writers_lock);
+}
+
+static int do_getattr(fuse_ino_t ino, struct stat *st)
+{
+	int r;
+
+	if (is_virtual(ino))
+		return virtual_stat(ino, st);
+	r = mlfs_getattr(store, ino, st);
+	if (r == 0 && S_ISREG(st->st_mode))
+		writer_view(st);
+	return r;
+}
+
+static void reply_entry(fuse_req_t req, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = st->st_ino;
+	e.attr = *st;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+static void mlfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	if (conn->capable & FUSE_CAP_READDIRPLUS) {
+		conn->want |= FUSE_CAP_READDIRPLUS;
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	}
+	/* Each open file is one version: the kernel must not merge our writes. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	conn->time_gran = 1;
+}
+
+static int do_lookup(fuse_ino_t parent, const char *name, struct stat *st)
+{
+	if (parent == FUSE_ROOT_ID && !strcmp(name, ".mlfs"))
+		return virtual_stat(VINO_DIR, st);
+	if (parent == VINO_DIR) {
+		if (!strcmp(name, "errors"))
+			return virtual_stat(VINO_ERRORS, st);
+		if (!strcmp(name, "pid"))
+			return virtual_stat(VINO_PID, st);
+		return -ENOENT;
+	}
+	if (is_virtual(parent))
+		return -ENOTDIR;
+	return mlfs_lookup(store, parent, name, strlen(name), st);
+}
+
+static void mlfs_lookup_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	int r = do_lookup(parent, name, &st);
+
+	if (r == -ENOENT) {
+		/* A negative entry, cached no longer than a positive one. */
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r)
+		return reply_err(req, r);
+	reply_entry(req, &st);
+}
+
+static void mlfs_getattr_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int r = do_getattr(ino, &st);
+
+	if (r)
+		return reply_err(req, r);
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		      struct fuse_file_info *fi, struct stat *ret)
+{
+	struct mlfs_inode in;
+	struct mlfs_op op;
+	unsigned set = 0;
+	int r;
+
+	op_from_req(req, &op);
+	if (is_virtual(ino))
+		return refused(ino, NULL, &op, mlfs_refuse(&op, -EPERM, ".mlfs is read-only"));
+	r = mlfs_inode_of(store, ino, &in);
+	if (r)
+		return r;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MLFS_K_AFILE) {
+		if (fi && fh_of(fi)->type == FH_AFILE)
+			r = mlfs_afile_truncate(fh_of(fi)->af, attr->st_size);
+		else
+			r = mlfs_afile_truncate_ino(store, &op, ino, attr->st_size);
+		if (r)
+			return refused(ino, NULL, &op, r);
+		to_set &= ~FUSE_SET_ATTR_SIZE;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		set |= MLFS_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		set |= MLFS_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		set |= MLFS_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		set |= MLFS_SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		set |= MLFS_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		set |= MLFS_SET_MTIME;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		set |= MLFS_SET_ATIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		set |= MLFS_SET_MTIME_NOW;
+	r = mlfs_setattr(store, &op, ino, attr, set, ret);
+	if (r)
+		return refused(ino, NULL, &op, r);
+	if (S_ISREG(ret->st_mode))
+		writer_view(ret);
+	return 0;
+}
+
+static void mlfs_setattr_cb(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			    struct fuse_file_info *fi)
+{
+	struct stat st;
+	int r = do_setattr(req, ino, attr, to_set, fi, &st);
+
+	if (r)
+		return reply_err(req, r);
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static void mlfs_readlink_cb(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[4096];
+	int r = mlfs_readlink(store, ino, buf, sizeof(buf));
+
+	if (r < 0)
+		return reply_err(req, r);
+	fuse_reply_readlink(req, buf);
+}
+
+static void mlfs_mkdir_cb(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct mlfs_op op;
+	struct stat st;
+	int r;
+
+	op_from_req(req, &op);
+	if (is_virtual(parent) || (parent == FUSE_ROOT_ID && !strcmp(name, ".mlfs")))
+		r = mlfs_refuse(&op, -EPERM, ".mlfs is the daemon's own");
+	else
+		r = mlfs_mkdir(store, &op, parent, name, strlen(name), mode, &st);
+	if (r)
+		return reply_err(req, refused(parent, name, &op, r));
+	reply_entry(req, &st);
+}
+
+static void mlfs_unlink_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mlfs_op op;
+	int r;
+
+	op_from_req(req, &op);
+	if (is_virtual(parent))
+		r = mlfs_refuse(&op, -EPERM, ".mlfs is read-only");
+	else
+		r = mlfs_unlink(store, &op, parent, name, strlen(name));
+	fuse_reply_err(req, r ? mlfs_errno(refused(parent, name, &op, r)) : 0);
+}
+
+static void mlfs_rmdir_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mlfs_op op;
+	int r;
+
+	op_from_req(req, &op);
+	if (is_virtual(parent) || (parent == FUSE_ROOT_ID && !strcmp(name, ".mlfs")))
+		r = mlfs_refuse(&op, -EPERM, ".mlfs is the daemon's own");
+	else
+		r = mlfs_rmdir(store, &op, parent, name, strlen(name));
+	fuse_reply_err(req, r ? mlfs_errno(refused(parent, name, &op, r)) : 0);
+}
+
+static void mlfs_symlink_cb(fuse_req_t req, const char *target, fuse_ino_t parent,
+			    const char *name)
+{
+	struct mlfs_op op;
+	struct stat st;
+	int r;
+
+	op_from_req(req, &op);
+	if (is_virtual(parent))
+		r = mlfs_refuse(&op, -EPERM, ".mlfs is read-only");
+	else
+		r = mlfs_symlink(store, &op, parent, name, strlen(name), target, &st);
+	if (r)
+		return reply_err(req, refused(parent, name, &op, r));
+	reply_entry(req, &st);
+}
+
+static void mlfs_rename_cb(fuse_req_t req, fuse_ino_t parent, const char *name,
+			   fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct mlfs_op op;
+	int r;
+
+	op_from_req(req, &op);
+	if (flags & ~RENAME_NOREPLACE)
+		r = mlfs_refuse(&op, -EINVAL, "rename with exchange is not supported");
+	else if (is_virtual(parent) || is_virtual(newparent))
+		r = mlfs_refuse(&op, -EPERM, ".mlfs is read-only");
+	else
+		r = mlfs_rename(store, &op, parent, name, strlen(name), newparent, newname,
+				strlen(newname), flags);
+	fuse_reply_err(req, r ? mlfs_errno(refused(parent, name, &op, r)) : 0);
+}
+
+static void mlfs_link_cb(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+			 const char *newname)
+{
+	struct mlfs_op op;
+
+	op_from_req(req, &op);
+	mlfs_refuse(&op, -EPERM, "hard links are not supported; use a symlink");
+	fuse_reply_err(req, mlfs_errno(refused(newparent, newname, &op, -EPERM)));
+}
+
+static void fh_free(struct fh *f)
+{
+	if (!f)
+		return;
+	if (f->af) {
+		pthread_mutex_lock(&writers_lock);
+		for (struct fh **p = &writers; *p; p = &(*p)->next) {
+			if (*p == f) {
+				*p = f->next;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&writers_lock);
+		mlfs_afile_free(f->af);
+	}
+	free(f->buf);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static int buf_reserve(struct fh *f, size_t need)
+{
+	char *nb;
+	size_t nc;
+
+	if (need <= f->cap)
+		return 0;
+	nc = f->cap ? f->cap : 256;
+	while (nc < need)
+		nc *= 2;
+	nb = realloc(f->buf, nc);
+	if (!nb)
+		return -ENOMEM;
+	f->buf = nb;
+	f->cap = nc;
+	return 0;
+}
+
+/* A snapshot of ino's rendering into f->buf. */
+static int snapshot(struct fh *f, uint64_t ino)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if (ino == VINO_ERRORS) {
+		r = mlfs_errlog_render(&text, &len);
+		if (r)
+			return r;
+		free(f->buf);
+		f->buf = text;
+		f->len = f->cap = len;
+		return 0;
+	}
+	if (ino == VINO_PID) {
+		r = buf_reserve(f, 32);
+		if (r)
+			return r;
+		f->len = render_pid(f->buf, 32);
+		return 0;
+	}
+	r = buf_reserve(f, MLFS_RENDER_MAX);
+	if (r)
+		return r;
+	{
+		struct mlfs_inode in;
+		const char *payload;
+		MDB_txn *txn;
+
+		r = mlfs_txn_begin(store->idx, false, &txn);
+		if (r)
+			return r;
+		r = mlfs_ino_get(txn, store->idx, ino, &in, &payload);
+		if (r == 0)
+			r = mlfs_render(store, txn, &in, payload, f->buf, f->cap);
+		mlfs_txn_abort(txn);
+	}
+	if (r < 0)
+		return r;
+	f->len = r;
+	return 0;
+}
+
+static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct mlfs_op *op)
+{
+	struct mlfs_inode in;
+	struct fh *f;
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	int r;
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	pthread_mutex_init(&f->lock, NULL);
+	f->ino = ino;
+	f->flags = fi->flags;
+	if (is_virtual(ino)) {
+		if (ino == VINO_DIR) {
+			r = -EISDIR;
+			goto fail;
+		}
+		if (writing) {
+			r = mlfs_refuse(op, -EACCES, ".mlfs is read-only");
+			goto fail;
+		}
+		f->type = FH_TEXT;
+		r = snapshot(f, ino);
+		if (r)
+			goto fail;
+		fi->direct_io = 1;
+		goto done;
+	}
+	r = mlfs_inode_of(store, ino, &in);
+	if (r)
+		goto fail;
+	f->kind = in.kind;
+	switch (in.kind) {
+	case MLFS_K_AFILE:
+		f->type = FH_AFILE;
+		r = mlfs_afile_open(store, ino, fi->flags, &f->af);
+		if (r)
+			goto fail;
+		if (writing) {
+			pthread_mutex_lock(&writers_lock);
+			f->next = writers;
+			writers = f;
+			pthread_mutex_unlock(&writers_lock);
+		}
+		break;
+	case MLFS_K_METRIC:
+		if ((fi->flags & O_TRUNC) && writing && in.size) {
+			r = mlfs_refuse(op, -EPERM, "metric points cannot be changed or deleted; "
+						    "append with >>");
+			goto fail;
+		}
+		f->type = FH_METRIC;
+		f->open_size = in.size;
+		fi->direct_io = 1;
+		break;
+	case MLFS_K_PARAM:
+	case MLFS_K_TAG:
+	case MLFS_K_XTAG:
+	case MLFS_K_STATUS:
+		f->type = FH_VALUE;
+		if (writing && (fi->flags & O_TRUNC)) {
+			f->trunc_pending = true;
+		} else {
+			r = snapshot(f, ino);
+			if (r)
+				goto fail;
+		}
+		fi->direct_io = 1;
+		break;
+	case MLFS_K_RUN_META:
+	case MLFS_K_EXP_META:
+		if (writing) {
+			r = mlfs_refuse(op, -EACCES, "meta is read-only");
+			goto fail;
+		}
+		f->type = FH_TEXT;
+		r = snapshot(f, ino);
+		if (r)
+			goto fail;
+		fi->direct_io = 1;
+		break;
+	default:
+		r = -EISDIR;
+		goto fail;
+	}
+done:
+	fi->fh = (uintptr_t)f;
+	return 0;
+fail:
+	fh_free(f);
+	return r;
+}
+
+static void mlfs_open_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mlfs_op op;
+	int r;
+
+	op_from_req(req, &op);
+	r = do_open(req, ino, fi, &op);
+	if (r)
+		return reply_err(req, r == -ENOENT ? r : refused(ino, NULL, &op, r));
+	fuse_reply_open(req, fi);
+}
+
+static void mlfs_create_cb(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			   struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	struct mlfs_op op;
+	bool created;
+	int r;
+
+	op_from_req(req, &op);
+	if (is_virtual(parent)) {
+		r = mlfs_refuse(&op, -EACCES, ".mlfs is read-only");
+		return reply_err(req, refused(parent, name, &op, r));
+	}
+	memset(&e, 0, sizeof(e));
+	r = mlfs_create(store, &op, parent, name, strlen(name), mode, fi->flags & O_EXCL,
+			&e.attr, &created);
+	if (r == 0)
+		r = do_open(req, e.attr.st_ino, fi, &op);
+	if (r)
+		return reply_err(req, refused(parent, name, &op, r));
+	e.ino = e.attr.st_ino;
+	e.attr_timeout = TIMEOUT;
+	e.entry_timeout = TIMEOUT;
+	if (fuse_reply_create(req, &e, fi))
+		fh_free(fh_of(fi));
+}
+
+static int read_metric(struct fh *f, off_t off, char *buf, size_t size)
+{
+	return mlfs_series_read(store, f->ino, off, buf, size);
+}
+
+static void mlfs_read_cb(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct fh *f = fh_of(fi);
+	char *buf = NULL;
+	int r;
+
+	if (f->type == FH_AFILE || f->type == FH_METRIC) {
+		buf = malloc(size ? size : 1);
+		if (!buf)
+			return reply_err(req, -ENOMEM);
+		if (f->type == FH_AFILE)
+			r = mlfs_afile_read(f->af, off, buf, size);
+		else
+			r = read_metric(f, off, buf, size);
+		if (r < 0) {
+			struct mlfs_op op = { .why = "" };
+
+			snprintf(op.why, sizeof(op.why), "read failed: %s (see the daemon log)",
+				 mlfs_strerror(r));
+			free(buf);
+			/* Damage is never handed out as bytes: EIO, and a line to say why. */
+			return reply_err(req, refused(ino, NULL, &op, r == -EBADMSG ||
+									      r == -ENOENT ||
+									      r == MLFS_E_CORRUPT
+									  ? -EIO
+									  : r));
+		}
+		fuse_reply_buf(req, buf, r);
+		free(buf);
+		return;
+	}
+	pthread_mutex_lock(&f->lock);
+	if ((size_t)off >= f->len)
+		r = 0;
+	else
+		r = (int)(f->len - off < size ? f->len - off : size);
+	fuse_reply_buf(req, r ? f->buf + off : NULL, r);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Store the complete lines of pending + buf; keep a partial last line pending. */
+static int write_metric(struct fh *f, struct mlfs_op *op, const char *buf, size_t size, off_t off)
+{
+	size_t keep = f->len, total, lines;
+	const char *nl;
+	int r;
+
+	if (!(f->flags & O_APPEND) && (uint64_t)off < f->open_size + f->written)
+		return mlfs_refuse(op, -EPERM, "metric points cannot be changed or deleted; "
+					       "append with >>");
+	r = buf_reserve(f, f->len + size);
+	if (r)
+		return r;
+	memcpy(f->buf + f->len, buf, size);
+	total = f->len + size;
+	nl = memrchr(f->buf, '\n', total);
+	lines = nl ? (size_t)(nl - f->buf) + 1 : 0;
+	if (total - lines > PENDING_MAX)
+		return mlfs_refuse(op, -EINVAL, "metric line longer than %d bytes", PENDING_MAX);
+	if (lines) {
+		r = mlfs_series_append(store, op, f->ino, f->buf, lines);
+		if (r < 0) {
+			f->len = keep; /* this write is not taken */
+			return r;
+		}
+		memmove(f->buf, f->buf + lines, total - lines);
+	}
+	f->len = total - lines;
+	f->written += size;
+	return (int)size;
+}
+
+/* Apply a write to a value file: the content as a whole goes to the index. */
+static int write_value(struct fh *f, struct mlfs_op *op, const char *buf, size_t size, off_t off)
+{
+	size_t oldlen = f->len, end;
+	char *old = NULL;
+	int r;
+
+	if (f->flags & O_APPEND)
+		off = f->len;
+	end = off + size;
+	if (end > MLFS_RENDER_MAX)
+		return mlfs_refuse(op, -EINVAL, "value is longer than %d bytes", MLFS_RENDER_MAX);
+	if (oldlen) {
+		old = malloc(oldlen);
+		if (!old)
+			return -ENOMEM;
+		memcpy(old, f->buf, oldlen);
+	}
+	r = buf_reserve(f, end);
+	if (r)
+		goto out;
+	if ((size_t)off > f->len)
+		memset(f->buf + f->len, 0, off - f->len);
+	memcpy(f->buf + off, buf, size);
+	if (end > f->len)
+		f->len = end;
+	r = mlfs_value_write(store, op, f->ino, f->buf, f->len, f->owns_value);
+	if (r < 0) {
+		if (oldlen)
+			memcpy(f->buf, old, oldlen);
+		f->len = oldlen;
+		goto out;
+	}
+	if (r == 1)
+		f->owns_value = true;
+	f->trunc_pending = false;
+	r = (int)size;
+out:
+	free(old);
+	return r;
+}
+
+static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	struct fh *f = fh_of(fi);
+	struct mlfs_op op;
+	int r;
+
+	op_from_req(req, &op);
+	switch (f->type) {
+	case FH_AFILE:
+		r = mlfs_afile_write(f->af, off, buf, size);
+		break;
+	case FH_METRIC:
+		pthread_mutex_lock(&f->lock);
+		r = write_metric(f, &op, buf, size, off);
+		pthread_mutex_unlock(&f->lock);
+		break;
+	case FH_VALUE:
+		pthread_mutex_lock(&f->lock);
+		r = write_value(f, &op, buf, size, off);
+		pthread_mutex_unlock(&f->lock);
+		break;
+	default:
+		r = mlfs_refuse(&op, -EACCES, "read-only file");
+	}
+	if (r < 0)
+		return reply_err(req, refused(ino, NULL, &op, r));
+	fuse_reply_write(req, r);
+}
+
+/* What close(2) waits for: the file's content becomes the file's. */
+static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op *op)
+{
+	int r = 0;
+
+	switch (f->type) {
+	case FH_AFILE:
+		r = mlfs_afile_commit(f->af, op);
+		break;
+	case FH_METRIC:
+		pthread_mutex_lock(&f->lock);
+		if (f->len) {
+			/* The last line had no newline: at close it is complete. */
+			r = mlfs_series_append(store, op, ino, f->buf, f->len);
+			f->len = 0;
+		}
+		pthread_mutex_unlock(&f->lock);
+		break;
+	case FH_VALUE:
+		pthread_mutex_lock(&f->lock);
+		if (f->trunc_pending && (f->kind == MLFS_K_TAG || f->kind == MLFS_K_XTAG)) {
+			r = mlfs_value_write(store, op, ino, "", 0, false);
+			f->trunc_pending = false;
+		}
+		pthread_mutex_unlock(&f->lock);
+		break;
+	default:
+		break;
+	}
+	return r < 0 ? refused(ino, NULL, op, r) : 0;
+}
+
+static void mlfs_flush_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mlfs_op op;
+
+	int r;
+
+	op_from_req(req, &op);
+	r = do_flush(req, ino, fh_of(fi), &op);
+	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
+}
+
+static void mlfs_release_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *f = fh_of(fi);
+	struct mlfs_op op;
+
+	op_from_req(req, &op);
+	/* Writes that came after the last flush (through mmap) are kept too. */
+	do_flush(req, ino, f, &op);
+	fh_free(f);
+	fuse_reply_err(req, 0);
+}
+
+static void mlfs_fsync_cb(fuse_req_t req, fuse_ino_t ino, int datasync,
+			  struct fuse_file_info *fi)
+{
+	struct mlfs_op op;
+	int r;
+
+	op_from_req(req, &op);
+	r = do_flush(req, ino, fh_of(fi), &op);
+	if (r == 0)
+		r = mlfs_store_sync(store);
+	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	bool plus;
+};
+
+/* Add one entry; 1 when the buffer is full. */
+static int dir_add(struct dirbuf *d, const char *name, const struct stat *st, uint64_t next,
+		   bool lookup)
+{
+	size_t n;
+
+	if (d->plus) {
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.attr = *st;
+		if (lookup) { /* counts as a lookup: the kernel will forget it */
+			e.ino = st->st_ino;
+			e.attr_timeout = TIMEOUT;
+			e.entry_timeout = TIMEOUT;
+		}
+		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e,
+					   next);
+	} else {
+		n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, st, next);
+	}
+	if (n > d->size - d->used)
+		return 1;
+	d->used += n;
+	return 0;
+}
+
+static int dir_child(void *ctx, const char *name, size_t len, const struct stat *st,
+		     uint64_t next)
+{
+	char nm[256];
+
+	if (len > 255)
+		return 0;
+	memcpy(nm, name, len);
+	nm[len] = 0;
+	return dir_add(ctx, nm, st, next, true);
+}
+
+/* Offsets: "." 1, ".." 2, ".mlfs" 3 (root only), then children (ino + 1). */
+static int do_readdir(fuse_ino_t ino, off_t off, struct dirbuf *d)
+{
+	struct stat st;
+	int r;
+
+	if (ino == VINO_DIR) {
+		static const char *names[] = { ".", "..", "errors", "pid" };
+		static const fuse_ino_t inos[] = { VINO_DIR, FUSE_ROOT_ID, VINO_ERRORS, VINO_PID };
+
+		for (int i = (int)off; i < 4; i++) {
+			memset(&st, 0, sizeof(st));
+			r = i < 2 ? (st.st_ino = inos[i], st.st_mode = S_IFDIR, 0)
+				  : virtual_stat(inos[i], &st);
+			if (r)
+				return r;
+			if (dir_add(d, names[i], &st, i + 1, i >= 2))
+				return 0;
+		}
+		return 0;
+	}
+	if (is_virtual(ino))
+		return -ENOTDIR;
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFDIR;
+	if (off < 1) {
+		st.st_ino = ino;
+		if (dir_add(d, ".", &st, 1, false))
+			return 0;
+	}
+	if (off < 2) {
+		st.st_ino = 0;
+		if (dir_add(d, "..", &st, 2, false))
+			return 0;
+	}
+	if (off < 3 && ino == FUSE_ROOT_ID) {
+		r = virtual_stat(VINO_DIR, &st);
+		if (r)
+			return r;
+		if (dir_add(d, ".mlfs", &st, 3, true))
+			return 0;
+	}
+	return mlfs_readdir(store, ino, off < 3 ? 3 : off, dir_child, d);
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct dirbuf d = { req, NULL, size, 0, plus };
+	int r;
+
+	d.buf = malloc(size);
+	if (!d.buf)
+		return reply_err(req, -ENOMEM);
+	r = do_readdir(ino, off, &d);
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+static void mlfs_readdir_cb(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			    struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, false);
+}
+
+static void mlfs_readdirplus_cb(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+				struct fuse_file_info *fi)
+{
+	readdir_common(req, ino, size, off, true);
+}
+
+static void mlfs_statfs_cb(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (statvfs(store->dir, &sv) < 0)
+		return reply_err(req, -errno);
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops mlfs_ops = {
+	.init = mlfs_init,
+	.lookup = mlfs_lookup_cb,
+	.getattr = mlfs_getattr_cb,
+	.setattr = mlfs_setattr_cb,
+	.readlink = mlfs_readlink_cb,
+	.mkdir = mlfs_mkdir_cb,
+	.unlink = mlfs_unlink_cb,
+	.rmdir = mlfs_rmdir_cb,
+	.symlink = mlfs_symlink_cb,
+	.rename = mlfs_rename_cb,
+	.link = mlfs_link_cb,
+	.open = mlfs_open_cb,
+	.create = mlfs_create_cb,
+	.read = mlfs_read_cb,
+	.write = mlfs_write_cb,
+	.flush = mlfs_flush_cb,
+	.release = mlfs_release_cb,
+	.fsync = mlfs_fsync_cb,
+	.readdir = mlfs_readdir_cb,
+	.readdirplus = mlfs_readdirplus_cb,
+	.statfs = mlfs_statfs_cb,
+};
