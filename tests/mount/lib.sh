@@ -250,8 +250,8 @@ remount() {
 # Simulate a crash: SIGKILL at whatever moment this is, then mount again.
 crash_remount() {
 	local pid=$T_DAEMON
-	kill -KILL "$pid"
-	wait "$pid" 2>/dev/null
+	[ -n "$pid" ] && _t_alive "$pid" && kill -KILL "$pid"
+	[ -n "$pid" ] && wait "$pid" 2>/dev/null
 	T_DAEMON=
 	timeout -k 1 10 fusermount3 -uz "$MNT" 2>>"$LOG"
 	echo "=== daemon killed with SIGKILL" >>"$LOG"
