@@ -923,7 +923,12 @@ static int do_readdir(fuse_ino_t ino, off_t off, struct dirbuf *d)
 			return 0;
 	}
 	if (off < 2) {
-		st.st_ino = 0;
+		struct mlfs_inode in;
+
+		r = mlfs_inode_of(store, ino, &in);
+		if (r)
+			return r;
+		st.st_ino = in.parent;
 		if (dir_add(d, "..", &st, 2, false))
 			return 0;
 	}
