@@ -61,6 +61,8 @@ struct fh {
 	uint64_t written;   /* FH_METRIC: bytes taken by this handle */
 	bool owns_value;    /* FH_VALUE: this handle set the param */
 	bool trunc_pending; /* FH_VALUE: opened with O_TRUNC, nothing applied yet */
+	bool created;       /* this open made the file: an empty param, metric or tag goes at close */
+	bool refused;       /* a write through this handle was refused */
 	struct fh *next;    /* open artifact writers, protected by writers_lock */
 };
 
@@ -226,6 +228,15 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct stat *st)
 	}
 	if (is_virtual(parent))
 		return -ENOTDIR;
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		/* NFS export asks for these to find a parent from a file handle. */
+		struct mlfs_inode in;
+		int r = mlfs_inode_of(store, parent, &in);
+
+		if (r)
+			return r;
+		return mlfs_getattr(store, name[1] ? in.parent : parent, st);
+	}
 	return mlfs_lookup(store, parent, name, strlen(name), st);
 }
 
@@ -242,6 +253,13 @@ static void mlfs_lookup_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.entry_timeout = TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
+	}
+	if (r == -ENAMETOOLONG) {
+		struct mlfs_op op;
+
+		op_from_req(req, &op);
+		mlfs_refuse(&op, r, "name is %zu bytes; the limit is 255", strlen(name));
+		refused(parent, name, &op, r);
 	}
 	if (r)
 		return reply_err(req, r);
@@ -400,6 +418,26 @@ static void mlfs_rename_cb(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = mlfs_rename(store, &op, parent, name, strlen(name), newparent, newname,
 				strlen(newname), flags);
 	fuse_reply_err(req, r ? mlfs_errno(refused(parent, name, &op, r)) : 0);
+}
+
+static void mlfs_mknod_cb(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			  dev_t rdev)
+{
+	struct mlfs_op op;
+	struct stat st;
+	bool created;
+	int r;
+
+	op_from_req(req, &op);
+	if (!S_ISREG(mode))
+		r = mlfs_refuse(&op, -EPERM, "only regular files, folders and symlinks are kept");
+	else if (is_virtual(parent))
+		r = mlfs_refuse(&op, -EPERM, ".mlfs is read-only");
+	else
+		r = mlfs_create(store, &op, parent, name, strlen(name), mode, true, &st, &created);
+	if (r)
+		return reply_err(req, refused(parent, name, &op, r));
+	reply_entry(req, &st);
 }
 
 static void mlfs_link_cb(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -621,6 +659,7 @@ static void mlfs_create_cb(fuse_req_t req, fuse_ino_t parent, const char *name, 
 		r = do_open(req, e.attr.st_ino, fi, &op);
 	if (r)
 		return reply_err(req, refused(parent, name, &op, r));
+	fh_of(fi)->created = created;
 	e.ino = e.attr.st_ino;
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = TIMEOUT;
@@ -773,13 +812,15 @@ static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 	default:
 		r = mlfs_refuse(&op, -EACCES, "read-only file");
 	}
-	if (r < 0)
+	if (r < 0) {
+		f->refused = true;
 		return reply_err(req, refused(ino, NULL, &op, r));
+	}
 	fuse_reply_write(req, r);
 }
 
 /* What close(2) waits for: the file's content becomes the file's. */
-static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op *op)
+static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op *op, bool final)
 {
 	int r = 0;
 
@@ -798,7 +839,8 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 		break;
 	case FH_VALUE:
 		pthread_mutex_lock(&f->lock);
-		if (f->trunc_pending && (f->kind == MLFS_K_TAG || f->kind == MLFS_K_XTAG)) {
+		if (f->trunc_pending && !f->created &&
+		    (f->kind == MLFS_K_TAG || f->kind == MLFS_K_XTAG)) {
 			r = mlfs_value_write(store, op, ino, "", 0, false);
 			f->trunc_pending = false;
 		}
@@ -806,6 +848,18 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 		break;
 	default:
 		break;
+	}
+	/*
+	 * A key this open made but never gave a value is not kept: at the close
+	 * after a refused write (so that the refusal leaves nothing), else at
+	 * release (a shell closes a duplicate of the fd before it writes).
+	 */
+	if (f->created && (f->type == FH_VALUE || f->type == FH_METRIC) &&
+	    (f->refused || final)) {
+		int r2 = mlfs_drop_if_empty(store, ino);
+
+		if (r == 0)
+			r = r2;
 	}
 	return r < 0 ? refused(ino, NULL, op, r) : 0;
 }
@@ -817,7 +871,7 @@ static void mlfs_flush_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	int r;
 
 	op_from_req(req, &op);
-	r = do_flush(req, ino, fh_of(fi), &op);
+	r = do_flush(req, ino, fh_of(fi), &op, false);
 	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
 }
 
@@ -828,7 +882,7 @@ static void mlfs_release_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 
 	op_from_req(req, &op);
 	/* Writes that came after the last flush (through mmap) are kept too. */
-	do_flush(req, ino, f, &op);
+	do_flush(req, ino, f, &op, true);
 	fh_free(f);
 	fuse_reply_err(req, 0);
 }
@@ -840,7 +894,7 @@ static void mlfs_fsync_cb(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int r;
 
 	op_from_req(req, &op);
-	r = do_flush(req, ino, fh_of(fi), &op);
+	r = do_flush(req, ino, fh_of(fi), &op, false);
 	if (r == 0)
 		r = mlfs_store_sync(store);
 	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
@@ -986,6 +1040,7 @@ const struct fuse_lowlevel_ops mlfs_ops = {
 	.getattr = mlfs_getattr_cb,
 	.setattr = mlfs_setattr_cb,
 	.readlink = mlfs_readlink_cb,
+	.mknod = mlfs_mknod_cb,
 	.mkdir = mlfs_mkdir_cb,
 	.unlink = mlfs_unlink_cb,
 	.rmdir = mlfs_rmdir_cb,

@@ -71,7 +71,7 @@ enum mlfs_kind {
 
 enum mlfs_inode_flags {
 	MLFS_IF_TOP = 1 << 0,       /* the fixed folder of a run or experiment (params/, artifacts/...) */
-	MLFS_IF_VALUE_SET = 1 << 1, /* a param that has its value */
+	MLFS_IF_VALUE_SET = 1 << 1, /* a param or tag that has been given a value */
 };
 
 /* Sections of the rkey database. */

@@ -627,11 +627,11 @@ static int drop_entry(MDB_txn *txn, struct mlfs_store *s, struct mlfs_inode *dir
 	r = mlfs_dirent_del(txn, s->idx, dir->ino, name, len, in->ino);
 	if (r)
 		return r;
-	if (in->kind == MLFS_K_TAG) {
+	if (in->kind == MLFS_K_TAG || in->kind == MLFS_K_PARAM || in->kind == MLFS_K_METRIC) {
 		klen = key_of(txn, s, dir, name, len, key, sizeof(key), &owner);
 		if (klen < 0)
 			return klen;
-		r = mlfs_rkey_del(txn, s->idx, owner, MLFS_SEC_TAG, key, klen);
+		r = mlfs_rkey_del(txn, s->idx, owner, key_section(in->kind), key, klen);
 		if (r)
 			return r;
 	}
@@ -642,6 +642,39 @@ static int drop_entry(MDB_txn *txn, struct mlfs_store *s, struct mlfs_inode *dir
 			return r;
 	}
 	return mlfs_ino_del(txn, s->idx, in->ino);
+}
+
+int mlfs_drop_if_empty(struct mlfs_store *s, uint64_t ino)
+{
+	struct mlfs_inode dir, in;
+	const char *name;
+	char nm[MLFS_NAME_MAX + 1];
+	size_t len;
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	if ((r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
+		goto fail;
+	if ((in.kind != MLFS_K_PARAM && in.kind != MLFS_K_METRIC && in.kind != MLFS_K_TAG &&
+	     in.kind != MLFS_K_XTAG) ||
+	    (in.kind == MLFS_K_METRIC && in.u.metric.npoints) ||
+	    (in.kind != MLFS_K_METRIC && (in.flags & MLFS_IF_VALUE_SET))) {
+		mlfs_txn_abort(txn);
+		return 0;
+	}
+	if ((r = mlfs_ino_get(txn, s->idx, in.parent, &dir, NULL)) ||
+	    (r = mlfs_child_name(txn, s->idx, in.parent, ino, &name, &len)))
+		goto fail;
+	memcpy(nm, name, len); /* name points into a page the deletes may change */
+	if ((r = drop_entry(txn, s, &dir, &in, nm, len)))
+		goto fail;
+	return mlfs_store_commit(s, txn);
+fail:
+	mlfs_txn_abort(txn);
+	return r == -ENOENT ? 0 : r;
 }
 
 int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,

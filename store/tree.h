@@ -54,6 +54,12 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 /* Create a file, or with !excl open the one that is there: ret_created says which. */
 int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
 		size_t len, mode_t mode, bool excl, struct stat *ret, bool *ret_created);
+/*
+ * Remove param, metric or tag ino if it never got a value (a param or tag
+ * not written, a metric with no point): a create whose writes were all
+ * refused leaves nothing behind.  0 also when it has a value (and stays).
+ */
+int mlfs_drop_if_empty(struct mlfs_store *s, uint64_t ino);
 int mlfs_symlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
 		 size_t len, const char *target, struct stat *ret);
 /* The target of a symlink into buf (cap bytes, NUL added); returns its length. */

@@ -156,9 +156,8 @@ int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, con
 			goto fail;
 		}
 		if ((in.flags & MLFS_IF_VALUE_SET) && !replace_own) {
-			if ((vlen == in.payload_len && !memcmp(content, payload, vlen)) ||
-			    (len <= in.payload_len && !memcmp(content, payload, len))) {
-				mlfs_txn_abort(txn); /* the same value again, or a piece of it */
+			if (vlen == in.payload_len && !memcmp(content, payload, vlen)) {
+				mlfs_txn_abort(txn); /* the same value again */
 				return 0;
 			}
 			r = mlfs_refuse(op, -EPERM, "param is fixed at %.*s; refused %.*s",
@@ -178,6 +177,7 @@ int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, con
 							      : MLFS_EXP_TAG_VALUE_MAX);
 			goto fail;
 		}
+		in.flags |= MLFS_IF_VALUE_SET;
 		break;
 	case MLFS_K_STATUS:
 		r = write_status(txn, s, op, &in, content, vlen);

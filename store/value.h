@@ -36,8 +36,7 @@ int mlfs_render(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *in,
 /*
  * Apply content (len bytes) to value file ino.  replace_own: the value of a
  * param was set by this same open file, which may still change it (a value
- * written in several pieces).  A content that is a prefix of the stored
- * value and its newline is accepted as a piece of the same value.
+ * written in several pieces).
  * Returns 1 when this call set a param's value (the caller then owns it), else 0.
  */
 int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, const char *content,

@@ -1,0 +1,1002 @@
+/*
+ * metric.c - see metric.h.
+ *
+ * Parsing.  A VALUE is checked against the grammar here, then rewritten as
+ * "DIGITSe<exp>" (no radix character) before strtod() sees it, so neither the
+ * locale nor strtod's extensions (hex floats, "nan(...)", "infinity" in the
+ * middle of a word) can change what a line means.  Besides "nan" and "inf",
+ * "infinity" is accepted, each with an optional sign and in any case, as
+ * Python's float() accepts them; every NaN is stored as the one positive
+ * quiet NaN, since all of them read back as "nan".  A decimal out of the
+ * double range rounds as float() rounds it: to +-inf or to +-0.0.
+ *
+ * Formatting.  Python's repr() is the shortest digit string that reads back
+ * as the same double and, among those, the nearest.  For p significant digits
+ * the nearest p-digit decimal is what printf("%.*e") gives (glibc rounds
+ * exactly); it reads back unless the double is a power of two, whose lower
+ * neighbour is twice as close as the upper one, and then the p-digit decimal
+ * just above may read back instead.  Whether some p-digit decimal reads back
+ * grows monotonically with p (the p-digit grid is in the p+1-digit one), so
+ * the shortest p is found by binary search over 1..17.
+ *
+ * Blocks.  Layout: byte 0 the version (1), bytes 1-2 the count (little
+ * endian, <= MLFS_MBLOCK_POINTS), then a bit stream (most significant bit
+ * first) padded with zero bits to a whole byte.  The first point stores its
+ * timestamp and step as 64 raw bits each; every later point stores
+ *
+ *     timestamp  the delta-of-delta, zigzag, adaptive Rice code
+ *     step       step - previous step - 1, zigzag, adaptive Rice code
+ *
+ * and every point stores its value in one of three modes:
+ *
+ *     0            decimal: value = m / 10^scale (m * 10^-scale if scale < 0)
+ *                  at the current scale; zigzag(m - previous m), Rice code
+ *     11 s:6 m:55  decimal at a new scale: scale + 22, zigzag(m)
+ *     10 ...       the bits XOR the previous value's (Gorilla): 0 if equal;
+ *                  10 then the bits inside the previous window; 11, then the
+ *                  leading zero count:6, the width - 1:6, the bits
+ *
+ * Decimal mode is why values typed with a few digits cost a few bits: the
+ * division of an exact integer (|m| <= 2^53) by an exact power of ten
+ * (10^0..10^22) is correctly rounded in IEEE arithmetic, so the decoder
+ * computes the same double on every machine, and the encoder uses the mode
+ * only after checking that it gives back the value's exact bits.
+ *
+ * The Rice code of z with parameter k: q = z >> k ones, a zero, then the low
+ * k bits; a q of RICE_QMAX or more is RICE_QMAX ones, then the bit length - 1
+ * of z in 6 bits, then z.  k follows the recent mean as in JPEG-LS (sum and
+ * count, halved every RICE_RESET codes), the same in encoder and decoder.
+ *
+ * The encoder is free to choose modes and scales: the decoder only follows
+ * what the stream says, so a better encoder needs no new version.
+ */
+#include "metric.h"
+
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+#error "the decimal mode of the block codec needs double arithmetic without excess precision"
+#endif
+
+/* Longest line mlfs_point_parse() looks at; the longest it prints is 67. */
+#define LINE_MAX_BYTES 128
+
+/* Integers up to this are exact doubles. */
+#define EXACT_INT_MAX ((int64_t)1 << 53)
+
+static const uint64_t QUIET_NAN = 0x7ff8000000000000ull;
+
+static uint64_t dbl_bits(double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	return u;
+}
+
+static double bits_dbl(uint64_t u)
+{
+	double v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool word_nocase(const char *s, size_t len, const char *w)
+{
+	size_t i;
+
+	if (len != strlen(w))
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		if (c != w[i])
+			return false;
+	}
+	return true;
+}
+
+/* Decimal int64 with an optional sign, all of s[0..len). */
+static int parse_int64(const char *s, size_t len, int64_t *ret)
+{
+	uint64_t limit = INT64_MAX, acc = 0;
+	bool neg = false;
+	size_t i = 0;
+
+	if (len && (s[0] == '+' || s[0] == '-')) {
+		neg = s[0] == '-';
+		limit = (uint64_t)INT64_MAX + 1;
+		i++;
+	}
+	if (i == len)
+		return -EINVAL;
+	for (; i < len; i++) {
+		unsigned d;
+
+		if (!is_digit(s[i]))
+			return -EINVAL;
+		d = s[i] - '0';
+		if (acc > (limit - d) / 10)
+			return -EINVAL;
+		acc = acc * 10 + d;
+	}
+	/* -2^63 does not fit the positive side: negate in unsigned arithmetic. */
+	*ret = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+	return 0;
+}
+
+/*
+ * A decimal float, all of s[0..len) (len <= LINE_MAX_BYTES).  The digits are
+ * copied without the point into "[-]DIGITSe<exp>" for strtod().
+ */
+static int parse_value(const char *s, size_t len, double *ret)
+{
+	char buf[LINE_MAX_BYTES + 16];
+	size_t i = 0, n = 0;
+	long exp = 0, frac = 0;
+	bool neg = false, digits = false;
+
+	if (len && (s[0] == '+' || s[0] == '-')) {
+		neg = s[0] == '-';
+		i++;
+	}
+	if (word_nocase(s + i, len - i, "nan")) {
+		*ret = bits_dbl(QUIET_NAN);
+		return 0;
+	}
+	if (word_nocase(s + i, len - i, "inf") || word_nocase(s + i, len - i, "infinity")) {
+		*ret = neg ? -INFINITY : INFINITY;
+		return 0;
+	}
+	if (neg)
+		buf[n++] = '-';
+	for (; i < len && is_digit(s[i]); i++, digits = true)
+		buf[n++] = s[i];
+	if (i < len && s[i] == '.') {
+		for (i++; i < len && is_digit(s[i]); i++, frac++, digits = true)
+			buf[n++] = s[i];
+	}
+	if (!digits)
+		return -EINVAL;
+	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+		bool eneg = false, edigits = false;
+
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			eneg = s[i++] == '-';
+		/* Past 10^6 the result is 0 or inf whatever the <= 128 digits are. */
+		for (; i < len && is_digit(s[i]); i++, edigits = true)
+			if (exp < 1000000)
+				exp = exp * 10 + (s[i] - '0');
+		if (!edigits)
+			return -EINVAL;
+		if (eneg)
+			exp = -exp;
+	}
+	if (i != len)
+		return -EINVAL;
+	snprintf(buf + n, sizeof(buf) - n, "e%ld", exp - frac);
+	*ret = strtod(buf, NULL);
+	return 0;
+}
+
+int mlfs_point_parse(const char *line, size_t len, struct mlfs_point *ret)
+{
+	const char *field[3];
+	size_t flen[3], i = 0;
+	int nfield = 0, r;
+	struct mlfs_point p;
+
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (len > LINE_MAX_BYTES)
+		return -EINVAL;
+	while (i < len) {
+		size_t start;
+
+		if (is_blank(line[i])) {
+			i++;
+			continue;
+		}
+		if (nfield == 3)
+			return -EINVAL;
+		for (start = i; i < len && !is_blank(line[i]); i++)
+			;
+		field[nfield] = line + start;
+		flen[nfield++] = i - start;
+	}
+	switch (nfield) {
+	case MLFS_POINT_VALUE:
+		r = parse_value(field[0], flen[0], &p.value);
+		break;
+	case MLFS_POINT_VALUE_STEP:
+		r = parse_value(field[0], flen[0], &p.value);
+		if (r == 0)
+			r = parse_int64(field[1], flen[1], &p.step);
+		break;
+	case MLFS_POINT_FULL:
+		r = parse_int64(field[0], flen[0], &p.ts_ms);
+		if (r == 0 && p.ts_ms < 0)
+			r = -EINVAL;
+		if (r == 0)
+			r = parse_value(field[1], flen[1], &p.value);
+		if (r == 0)
+			r = parse_int64(field[2], flen[2], &p.step);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	if (r < 0)
+		return r;
+	if (nfield == MLFS_POINT_FULL)
+		ret->ts_ms = p.ts_ms;
+	if (nfield >= MLFS_POINT_VALUE_STEP)
+		ret->step = p.step;
+	ret->value = p.value;
+	return nfield;
+}
+
+/* ---- formatting ------------------------------------------------------- */
+
+/* The double that the decimal 0.DIGITS * 10^(exp + 1) (n digits) reads as. */
+static double digits_value(const char *dig, int n, int exp)
+{
+	char buf[40];
+
+	memcpy(buf, dig, n);
+	snprintf(buf + n, sizeof(buf) - n, "e%d", exp - (n - 1));
+	return strtod(buf, NULL);
+}
+
+/*
+ * Does a p-digit decimal read back as v (finite, > 0)?  If so, fill dig with
+ * the nearest such one and *exp with its decimal exponent.
+ */
+static bool shortest_try(double v, int p, char dig[20], int *exp)
+{
+	char buf[48], d[20];
+	const char *s;
+	double back;
+	int n = 0, e, i;
+
+	/* Pick the digits out whatever the locale's radix character is. */
+	snprintf(buf, sizeof(buf), "%.*e", p - 1, v);
+	for (s = buf; *s && *s != 'e'; s++)
+		if (is_digit(*s) && n < p)
+			d[n++] = *s;
+	if (*s != 'e' || n != p)
+		return false;
+	e = atoi(s + 1);
+	back = digits_value(d, p, e);
+	if (back != v) {
+		uint64_t b = dbl_bits(v);
+
+		/* Only a power of two (not the least normal) has a wider upper gap. */
+		if (back > v || (b & 0x000fffffffffffffull) || (b >> 52) <= 1)
+			return false;
+		for (i = p - 1; i >= 0 && d[i] == '9'; i--)
+			d[i] = '0';
+		if (i < 0) {
+			d[0] = '1';
+			e++;
+		} else {
+			d[i]++;
+		}
+		if (digits_value(d, p, e) != v)
+			return false;
+	}
+	memcpy(dig, d, p);
+	*exp = e;
+	return true;
+}
+
+int mlfs_value_format(double v, char buf[32])
+{
+	char dig[20];
+	int lo = 1, hi = 17, n, e, i, len = 0;
+
+	if (isnan(v))
+		return sprintf(buf, "nan");
+	if (signbit(v)) {
+		buf[len++] = '-';
+		v = -v;
+	}
+	if (isinf(v))
+		return len + sprintf(buf + len, "inf");
+	if (v == 0)
+		return len + sprintf(buf + len, "0.0");
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (shortest_try(v, mid, dig, &e))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	/* 17 digits always read back. */
+	shortest_try(v, hi, dig, &e);
+	for (n = hi; n > 1 && dig[n - 1] == '0'; n--)
+		;
+	if (e >= -4 && e < 16) {
+		if (e < 0) {
+			len += sprintf(buf + len, "0.");
+			for (i = -1; i > e; i--)
+				buf[len++] = '0';
+			memcpy(buf + len, dig, n);
+			len += n;
+		} else if (n <= e + 1) {
+			memcpy(buf + len, dig, n);
+			len += n;
+			for (i = n; i <= e; i++)
+				buf[len++] = '0';
+			buf[len++] = '.';
+			buf[len++] = '0';
+		} else {
+			memcpy(buf + len, dig, e + 1);
+			len += e + 1;
+			buf[len++] = '.';
+			memcpy(buf + len, dig + e + 1, n - e - 1);
+			len += n - e - 1;
+		}
+		buf[len] = '\0';
+		return len;
+	}
+	buf[len++] = dig[0];
+	if (n > 1) {
+		buf[len++] = '.';
+		memcpy(buf + len, dig + 1, n - 1);
+		len += n - 1;
+	}
+	return len + sprintf(buf + len, "e%c%02d", e < 0 ? '-' : '+', abs(e));
+}
+
+int mlfs_point_format(const struct mlfs_point *p, char buf[MLFS_POINT_LINE_MAX])
+{
+	char value[32];
+
+	mlfs_value_format(p->value, value);
+	return snprintf(buf, MLFS_POINT_LINE_MAX, "%" PRId64 " %s %" PRId64 "\n", p->ts_ms, value,
+			p->step);
+}
+
+/* ---- bit streams ------------------------------------------------------ */
+
+struct bitw {
+	uint8_t *out;
+	size_t cap, len; /* bytes */
+	uint64_t acc;    /* the nacc (< 8) bits not yet in out */
+	unsigned nacc;
+	bool full;
+};
+
+struct bitr {
+	const uint8_t *in;
+	size_t len, pos; /* pos in bits */
+	bool bad;
+};
+
+static void put_bits(struct bitw *w, uint64_t v, unsigned n)
+{
+	if (n > 32) {
+		put_bits(w, v >> 32, n - 32);
+		n = 32;
+	}
+	if (n == 0)
+		return;
+	w->acc = (w->acc << n) | (v & (((uint64_t)1 << n) - 1));
+	w->nacc += n;
+	while (w->nacc >= 8) {
+		w->nacc -= 8;
+		if (w->len < w->cap)
+			w->out[w->len++] = (uint8_t)(w->acc >> w->nacc);
+		else
+			w->full = true;
+	}
+	w->acc &= ((uint64_t)1 << w->nacc) - 1;
+}
+
+static void put_flush(struct bitw *w)
+{
+	if (w->nacc)
+		put_bits(w, 0, 8 - w->nacc);
+}
+
+static uint64_t get_bits(struct bitr *r, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n) {
+		size_t byte = r->pos >> 3;
+		unsigned avail = 8 - (r->pos & 7), take = n < avail ? n : avail;
+
+		if (byte >= r->len) {
+			r->bad = true;
+			return 0;
+		}
+		v = (v << take) | ((r->in[byte] >> (avail - take)) & ((1u << take) - 1));
+		r->pos += take;
+		n -= take;
+	}
+	return v;
+}
+
+static uint64_t zigzag(uint64_t u)
+{
+	return (u << 1) ^ (0 - (u >> 63));
+}
+
+static uint64_t unzigzag(uint64_t z)
+{
+	return (z >> 1) ^ (0 - (z & 1));
+}
+
+static unsigned bit_length(uint64_t v)
+{
+	return v ? 64 - __builtin_clzll(v) : 0;
+}
+
+/* The full code of z: its bit length in 7 bits, then its bits.  For first values. */
+static void full_put(struct bitw *w, uint64_t z)
+{
+	unsigned n = bit_length(z);
+
+	put_bits(w, n, 7);
+	put_bits(w, z, n);
+}
+
+static uint64_t full_get(struct bitr *r)
+{
+	unsigned n = (unsigned)get_bits(r, 7);
+
+	if (n > 64) {
+		r->bad = true;
+		return 0;
+	}
+	return get_bits(r, n);
+}
+
+/* ---- adaptive Rice code ----------------------------------------------- */
+
+#define RICE_QMAX 16
+#define RICE_RESET 32
+#define RICE_KMAX 57
+#define RICE_CLAMP ((uint64_t)1 << 57)
+
+struct rice {
+	uint64_t sum; /* of the recent values, each clamped to RICE_CLAMP */
+	uint64_t count;
+};
+
+#define RICE_INIT {.sum = 0, .count = 1}
+
+static unsigned rice_k(const struct rice *c)
+{
+	unsigned k = 0;
+
+	while (k < RICE_KMAX && (c->count << k) < c->sum)
+		k++;
+	return k;
+}
+
+static void rice_update(struct rice *c, uint64_t z)
+{
+	c->sum += z < RICE_CLAMP ? z : RICE_CLAMP;
+	if (++c->count >= RICE_RESET) {
+		c->sum >>= 1;
+		c->count >>= 1;
+	}
+}
+
+/* Bits of the code of z, without writing it. */
+static unsigned rice_bits(const struct rice *c, uint64_t z)
+{
+	unsigned k = rice_k(c);
+
+	if ((z >> k) < RICE_QMAX)
+		return (unsigned)(z >> k) + 1 + k;
+	return RICE_QMAX + 6 + bit_length(z);
+}
+
+static void rice_put(struct bitw *w, struct rice *c, uint64_t z)
+{
+	unsigned k = rice_k(c);
+	uint64_t q = z >> k;
+
+	if (q < RICE_QMAX) {
+		put_bits(w, (((uint64_t)1 << q) - 1) << 1, q + 1);
+		put_bits(w, z, k);
+	} else {
+		unsigned n = bit_length(z);
+
+		put_bits(w, ((uint64_t)1 << RICE_QMAX) - 1, RICE_QMAX);
+		put_bits(w, n - 1, 6);
+		put_bits(w, z, n);
+	}
+	rice_update(c, z);
+}
+
+static uint64_t rice_get(struct bitr *r, struct rice *c)
+{
+	unsigned k = rice_k(c), q = 0;
+	uint64_t z;
+
+	while (q < RICE_QMAX && get_bits(r, 1))
+		q++;
+	if (q < RICE_QMAX)
+		z = ((uint64_t)q << k) | get_bits(r, k);
+	else
+		z = get_bits(r, get_bits(r, 6) + 1);
+	rice_update(c, z);
+	return z;
+}
+
+/* ---- values ----------------------------------------------------------- */
+
+#define SCALE_MAX 22
+#define SCALE_NONE (SCALE_MAX + 1)
+
+static const double pow10_exact[SCALE_MAX + 1] = {
+	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+struct value_state {
+	uint64_t prev;       /* bits of the previous value */
+	unsigned lead, wide; /* XOR window: leading zeros and width; wide 0: none yet */
+	int scale;           /* of the last decimal; SCALE_NONE before the first */
+	int64_t m;           /* the last decimal's mantissa */
+	struct rice rice;    /* of the decimal residuals */
+};
+
+#define VALUE_STATE_INIT {.prev = 0, .scale = SCALE_NONE, .rice = RICE_INIT}
+
+/* The value of decimal mode: one correctly rounded IEEE operation. */
+static double decimal_value(int64_t m, int scale)
+{
+	if (scale >= 0)
+		return (double)m / pow10_exact[scale];
+	return (double)m * pow10_exact[-scale];
+}
+
+/* Is v exactly decimal_value(m, scale) for some |m| <= 2^53? */
+static bool decimal_find(double v, int scale, int64_t *ret_m)
+{
+	double x = scale >= 0 ? v * pow10_exact[scale] : v / pow10_exact[-scale];
+	int64_t m;
+
+	if (!(x <= (double)EXACT_INT_MAX && x >= -(double)EXACT_INT_MAX))
+		return false;
+	/* Halves may round the wrong way: the check below catches that. */
+	m = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+	if (dbl_bits(decimal_value(m, scale)) != dbl_bits(v))
+		return false;
+	*ret_m = m;
+	return true;
+}
+
+/*
+ * The smallest scale at which v is a decimal, or SCALE_NONE.  A larger scale
+ * works too while its mantissa stays within 2^53.
+ */
+static int decimal_scale(double v, int64_t *ret_m)
+{
+	int e2 = (int)(dbl_bits(v) >> 52 & 0x7ff) - 1023, s;
+
+	if (!isfinite(v))
+		return SCALE_NONE;
+	/*
+	 * Start below the scale that gives m one digit: 2^e2 <= |v| makes
+	 * floor(log10 |v|) at least floor(e2 * log10 2), and the ratio used
+	 * here is a little above log10 2 (0.30103).  Subnormals start past
+	 * SCALE_MAX: they are never decimals.
+	 */
+	if (v == 0)
+		s = 0;
+	else
+		s = -(e2 >= 0 ? e2 * 30103 / 100000 : -((-e2 * 30103 + 99999) / 100000)) - 2;
+	if (s < -SCALE_MAX)
+		s = -SCALE_MAX;
+	for (; s <= SCALE_MAX; s++)
+		if (decimal_find(v, s, ret_m))
+			return s;
+	return SCALE_NONE;
+}
+
+/*
+ * The residual of a decimal is taken from the last decimal's mantissa moved
+ * to the new scale, in integers (rounding half away from zero), so that the
+ * prediction is the same on every machine.  0 when there is none or it would
+ * leave the exact range.
+ */
+static int64_t decimal_predict(const struct value_state *st, int scale)
+{
+	static const int64_t pow10_int[19] = {
+		1,
+		10,
+		100,
+		1000,
+		10000,
+		100000,
+		1000000,
+		10000000,
+		100000000,
+		1000000000,
+		10000000000,
+		100000000000,
+		1000000000000,
+		10000000000000,
+		100000000000000,
+		1000000000000000,
+		10000000000000000,
+		100000000000000000,
+		1000000000000000000,
+	};
+	int64_t m = st->m, p, q, r;
+	int d;
+
+	if (st->scale == SCALE_NONE)
+		return 0;
+	if (scale >= st->scale) {
+		for (d = st->scale; d < scale; d++) {
+			if (m > EXACT_INT_MAX / 10 || m < -EXACT_INT_MAX / 10)
+				return 0;
+			m *= 10;
+		}
+		return m;
+	}
+	d = st->scale - scale;
+	if (d > 18)
+		return 0;
+	p = pow10_int[d];
+	q = m / p;
+	r = m % p;
+	if (r >= 0 ? 2 * r >= p : -2 * r >= p)
+		q += r >= 0 ? 1 : -1;
+	return q;
+}
+
+/* Bits of the scale code for a move from the current scale to s. */
+static unsigned scale_code_bits(const struct value_state *st, int s)
+{
+	int d = s - st->scale;
+
+	if (st->scale == SCALE_NONE || d < -2 || d > 2)
+		return 8;
+	return d == 1 || d == -1 ? 2 : 3;
+}
+
+/* Scale code: 0 sign for +-1; 10 sign for +-2; 11 then scale + 22 in 6 bits. */
+static void scale_put(struct bitw *w, const struct value_state *st, int s)
+{
+	int d = s - st->scale;
+
+	switch (scale_code_bits(st, s)) {
+	case 2:
+		put_bits(w, d < 0, 2);
+		break;
+	case 3:
+		put_bits(w, 4 | (d < 0), 3);
+		break;
+	default:
+		put_bits(w, 3, 2);
+		put_bits(w, s + SCALE_MAX, 6);
+	}
+}
+
+static int scale_get(struct bitr *r, const struct value_state *st, int *ret)
+{
+	int s;
+
+	if (get_bits(r, 1) == 0) {
+		s = st->scale + (get_bits(r, 1) ? -1 : 1);
+	} else if (get_bits(r, 1) == 0) {
+		s = st->scale + (get_bits(r, 1) ? -2 : 2);
+	} else {
+		s = (int)get_bits(r, 6) - SCALE_MAX;
+		if (s > SCALE_MAX)
+			return -EBADMSG;
+		*ret = s;
+		return 0;
+	}
+	if (st->scale == SCALE_NONE || s < -SCALE_MAX || s > SCALE_MAX)
+		return -EBADMSG;
+	*ret = s;
+	return 0;
+}
+
+/*
+ * XOR mode.  The sign change is one bit of its own and the window covers the
+ * other 63, so that a value crossing zero does not widen the window to all
+ * 64 bits.  Encoder and decoder keep prev as the previous value's raw bits.
+ */
+#define SIGN_BIT ((uint64_t)1 << 63)
+
+/* Does x (!= 0) fit the current XOR window, and is that cheaper than a new one of width wide? */
+static bool xor_fits(const struct value_state *st, uint64_t x, unsigned wide)
+{
+	return st->wide && (unsigned)__builtin_clzll(x) >= st->lead &&
+	       64 - (unsigned)__builtin_ctzll(x) <= st->lead + st->wide && st->wide <= wide + 12;
+}
+
+/*
+ * The window a new one would be for x (!= 0): its leading zeros, and its
+ * trailing zeros only when there are many (as in a float widened to a
+ * double), rounded down so that the next values fit it too.
+ */
+static void xor_window(uint64_t x, unsigned *lead, unsigned *wide)
+{
+	unsigned trail = __builtin_ctzll(x);
+
+	*lead = __builtin_clzll(x);
+	*wide = 64 - *lead - (trail < 8 ? 0 : trail & ~3u);
+}
+
+/* Bits of the XOR code of bits against the previous value, mode bits included. */
+static unsigned xor_cost(const struct value_state *st, uint64_t bits)
+{
+	uint64_t x = (bits ^ st->prev) & ~SIGN_BIT;
+	unsigned lead, wide;
+
+	if (bits == st->prev)
+		return 2 + 1;
+	if (x == 0)
+		return 2 + 2 + 2 + (st->wide ? st->wide : 12 + 1);
+	xor_window(x, &lead, &wide);
+	if (xor_fits(st, x, wide))
+		return 2 + 2 + 2 + st->wide;
+	return 2 + 2 + 2 + 12 + wide;
+}
+
+/*
+ * After the mode bits 10: 0 for the same bits; or 1, the sign change, then 0
+ * and the bits inside the current window, or 1 and a new window.
+ */
+static void xor_put(struct bitw *w, struct value_state *st, uint64_t bits)
+{
+	uint64_t x = (bits ^ st->prev) & ~SIGN_BIT;
+	unsigned lead, wide;
+
+	put_bits(w, 2, 2);
+	if (bits == st->prev) {
+		put_bits(w, 0, 1);
+		return;
+	}
+	put_bits(w, 2 | (bits ^ st->prev) >> 63, 2);
+	if (x == 0) {
+		/* Only the sign changed: any window holds the zero bits. */
+		lead = 63;
+		wide = 1;
+	} else {
+		xor_window(x, &lead, &wide);
+	}
+	if (st->wide && (x == 0 || xor_fits(st, x, wide))) {
+		put_bits(w, 0, 1);
+		put_bits(w, x >> (64 - st->lead - st->wide), st->wide);
+		return;
+	}
+	st->lead = lead;
+	st->wide = wide;
+	put_bits(w, 1, 1);
+	put_bits(w, lead, 6);
+	put_bits(w, wide - 1, 6);
+	put_bits(w, x >> (64 - lead - wide), wide);
+}
+
+/* After the mode bits 10: the value's bits. */
+static int xor_get(struct bitr *r, struct value_state *st, uint64_t *ret)
+{
+	uint64_t x;
+
+	if (get_bits(r, 1) == 0) {
+		*ret = st->prev;
+		return 0;
+	}
+	x = get_bits(r, 1) << 63;
+	if (get_bits(r, 1)) {
+		st->lead = get_bits(r, 6);
+		st->wide = get_bits(r, 6) + 1;
+		/* The sign is not in the window. */
+		if (st->lead == 0 || st->lead + st->wide > 64)
+			return -EBADMSG;
+	} else if (!st->wide) {
+		return -EBADMSG;
+	}
+	x |= get_bits(r, st->wide) << (64 - st->lead - st->wide);
+	*ret = st->prev ^ x;
+	return 0;
+}
+
+static void value_put(struct bitw *w, struct value_state *st, double v)
+{
+	uint64_t bits = dbl_bits(v), z = 0;
+	unsigned dec_cost = UINT_MAX;
+	int64_t m, m2;
+	int s;
+
+	s = decimal_scale(v, &m);
+	if (s != SCALE_NONE) {
+		/* One scale finer costs about 3 bits; moving there and back costs more. */
+		if (st->scale != SCALE_NONE && st->scale == s + 1 && decimal_find(v, st->scale, &m2)) {
+			s = st->scale;
+			m = m2;
+		}
+		z = zigzag((uint64_t)m - (uint64_t)decimal_predict(st, s));
+		if (st->scale == SCALE_NONE)
+			dec_cost = 2 + 8 + 7 + bit_length(z);
+		else
+			dec_cost = (s == st->scale ? 1 : 2 + scale_code_bits(st, s)) +
+				   rice_bits(&st->rice, z);
+	}
+	/* Until a first decimal sets the scale up, take one whenever there is one. */
+	if (s != SCALE_NONE && (st->scale == SCALE_NONE || dec_cost <= xor_cost(st, bits))) {
+		if (s == st->scale) {
+			put_bits(w, 0, 1);
+		} else {
+			put_bits(w, 3, 2);
+			scale_put(w, st, s);
+		}
+		/* The first decimal has no prediction: its mantissa would mislead the Rice code. */
+		if (st->scale == SCALE_NONE)
+			full_put(w, z);
+		else
+			rice_put(w, &st->rice, z);
+		st->scale = s;
+		st->m = m;
+	} else {
+		xor_put(w, st, bits);
+	}
+	st->prev = bits;
+}
+
+static int value_get(struct bitr *r, struct value_state *st, double *ret)
+{
+	uint64_t bits, z;
+	int64_t m;
+	int s;
+
+	if (get_bits(r, 1) == 0) {
+		if (st->scale == SCALE_NONE)
+			return -EBADMSG;
+		s = st->scale;
+	} else if (get_bits(r, 1)) {
+		if (scale_get(r, st, &s) < 0)
+			return -EBADMSG;
+	} else {
+		if (xor_get(r, st, &bits) < 0)
+			return -EBADMSG;
+		st->prev = bits;
+		*ret = bits_dbl(bits);
+		return 0;
+	}
+	if (st->scale == SCALE_NONE)
+		z = full_get(r);
+	else
+		z = rice_get(r, &st->rice);
+	m = (int64_t)((uint64_t)decimal_predict(st, s) + unzigzag(z));
+	if (m > EXACT_INT_MAX || m < -EXACT_INT_MAX)
+		return -EBADMSG;
+	st->scale = s;
+	st->m = m;
+	*ret = decimal_value(m, s);
+	st->prev = dbl_bits(*ret);
+	return 0;
+}
+
+/* ---- blocks ----------------------------------------------------------- */
+
+#define MBLOCK_VERSION 1
+#define MBLOCK_HEADER 3
+/*
+ * Worst point: two escaped Rice codes (16 + 6 + 64 bits) and a value, at most
+ * a mode, a scale code and an escaped Rice code (2 + 8 + 86).
+ */
+#define MBLOCK_POINT_MAX_BITS (86 + 86 + 96)
+
+size_t mlfs_mblock_bound(size_t n)
+{
+	size_t per = (MBLOCK_POINT_MAX_BITS + 7) / 8;
+
+	if (n > (SIZE_MAX - MBLOCK_HEADER - 1) / per)
+		return SIZE_MAX;
+	return MBLOCK_HEADER + n * per + 1;
+}
+
+int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t cap)
+{
+	struct bitw w = {.out = out, .cap = cap};
+	struct value_state vs = VALUE_STATE_INIT;
+	struct rice ts_rice = RICE_INIT, step_rice = RICE_INIT;
+	uint64_t delta = 0;
+	size_t i;
+
+	if (n > MLFS_MBLOCK_POINTS)
+		return -EINVAL;
+	put_bits(&w, MBLOCK_VERSION, 8);
+	put_bits(&w, n & 0xff, 8);
+	put_bits(&w, n >> 8, 8);
+	for (i = 0; i < n; i++) {
+		if (i == 0) {
+			full_put(&w, zigzag((uint64_t)p[0].ts_ms));
+			full_put(&w, zigzag((uint64_t)p[0].step));
+		} else {
+			uint64_t d = (uint64_t)p[i].ts_ms - (uint64_t)p[i - 1].ts_ms;
+
+			/* The first delta is no delta-of-delta: it would mislead the Rice code. */
+			if (i == 1)
+				full_put(&w, zigzag(d));
+			else
+				rice_put(&w, &ts_rice, zigzag(d - delta));
+			delta = d;
+			rice_put(&w, &step_rice,
+				 zigzag((uint64_t)p[i].step - (uint64_t)p[i - 1].step - 1));
+		}
+		value_put(&w, &vs, p[i].value);
+	}
+	put_flush(&w);
+	if (w.full)
+		return -ENOBUFS;
+	return (int)w.len;
+}
+
+int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, size_t cap)
+{
+	struct bitr r = {.in = in, .len = len};
+	struct value_state vs = VALUE_STATE_INIT;
+	struct rice ts_rice = RICE_INIT, step_rice = RICE_INIT;
+	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
+	uint64_t delta = 0;
+	size_t n, i;
+
+	if (len < MBLOCK_HEADER || in[0] != MBLOCK_VERSION)
+		return -EBADMSG;
+	n = in[1] | (size_t)in[2] << 8;
+	if (n > MLFS_MBLOCK_POINTS)
+		return -EBADMSG;
+	if (n > cap)
+		return -ENOBUFS;
+	r.pos = MBLOCK_HEADER * 8;
+	for (i = 0; i < n; i++) {
+		if (i == 0) {
+			pts[0].ts_ms = (int64_t)unzigzag(full_get(&r));
+			pts[0].step = (int64_t)unzigzag(full_get(&r));
+		} else {
+			if (i == 1)
+				delta = unzigzag(full_get(&r));
+			else
+				delta += unzigzag(rice_get(&r, &ts_rice));
+			pts[i].ts_ms = (int64_t)((uint64_t)pts[i - 1].ts_ms + delta);
+			pts[i].step = (int64_t)((uint64_t)pts[i - 1].step + 1 +
+						unzigzag(rice_get(&r, &step_rice)));
+		}
+		if (value_get(&r, &vs, &pts[i].value) < 0 || r.bad)
+			return -EBADMSG;
+	}
+	/* Nothing but zero padding may follow. */
+	if ((r.pos + 7) / 8 != len || get_bits(&r, (8 - r.pos % 8) % 8) != 0 || r.bad)
+		return -EBADMSG;
+	memcpy(out, pts, n * sizeof(*pts));
+	return (int)n;
+}
