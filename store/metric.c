@@ -3,8 +3,8 @@
  *
  * Parsing.  A VALUE is checked against the grammar here, then rewritten as
  * "DIGITSe<exp>" (no radix character) before strtod() sees it, so neither the
- * locale nor strtod's extensions (hex floats, "nan(...)", "infinity" in the
- * middle of a word) can change what a line means.  Besides "nan" and "inf",
+ * locale nor strtod's extensions (hex floats, "nan(...)") can change what a
+ * line means.  Besides "nan" and "inf",
  * "infinity" is accepted, each with an optional sign and in any case, as
  * Python's float() accepts them; every NaN is stored as the one positive
  * quiet NaN, since all of them read back as "nan".  A decimal out of the
@@ -21,26 +21,35 @@
  *
  * Blocks.  Layout: byte 0 the version (1), bytes 1-2 the count (little
  * endian, <= MLFS_MBLOCK_POINTS), then a bit stream (most significant bit
- * first) padded with zero bits to a whole byte.  The first point stores its
- * timestamp and step as 64 raw bits each; every later point stores
+ * first) padded with zero bits to a whole byte.  Per point:
  *
- *     timestamp  the delta-of-delta, zigzag, adaptive Rice code
- *     step       step - previous step - 1, zigzag, adaptive Rice code
+ *     timestamp  first point: zigzag, full code; second: the delta, zigzag,
+ *                full code; then the delta-of-delta, zigzag, Rice code
+ *     step       first point: zigzag, full code; then step - previous - 1,
+ *                zigzag, Rice code
+ *     value      one of three modes:
  *
- * and every point stores its value in one of three modes:
+ *     0              decimal at the current scale: value = m / 10^scale (or
+ *                    m * 10^-scale for a scale < 0); Rice code of zigzag(m -
+ *                    prediction), the prediction being the last decimal's m
+ *     11 scale-code  decimal at another scale: the same, the prediction moved
+ *                    to the new scale; the block's first decimal has no
+ *                    prediction and a full code instead of a Rice code
+ *     10 ...         raw bits against the previous value's: 0 if equal; else
+ *                    1, the sign change bit, then 0 and the bits of the XOR
+ *                    inside the current window, or 1, the window's leading
+ *                    zeros (6 bits), its width - 1 (6 bits), and those bits
  *
- *     0            decimal: value = m / 10^scale (m * 10^-scale if scale < 0)
- *                  at the current scale; zigzag(m - previous m), Rice code
- *     11 s:6 m:55  decimal at a new scale: scale + 22, zigzag(m)
- *     10 ...       the bits XOR the previous value's (Gorilla): 0 if equal;
- *                  10 then the bits inside the previous window; 11, then the
- *                  leading zero count:6, the width - 1:6, the bits
+ * The scale code: 0 and a sign bit for +-1; 10 and a sign bit for +-2; 11 and
+ * scale + 22 in 6 bits.  The full code of z: bit length in 7 bits, then z.
  *
  * Decimal mode is why values typed with a few digits cost a few bits: the
  * division of an exact integer (|m| <= 2^53) by an exact power of ten
  * (10^0..10^22) is correctly rounded in IEEE arithmetic, so the decoder
- * computes the same double on every machine, and the encoder uses the mode
- * only after checking that it gives back the value's exact bits.
+ * computes the same double on every machine (in the default rounding mode),
+ * and the encoder uses the mode only after checking that it gives back the
+ * value's exact bits.  The XOR mode (Gorilla's) keeps the sign out of the
+ * window, so that a value crossing zero does not widen it to all 64 bits.
  *
  * The Rice code of z with parameter k: q = z >> k ones, a zero, then the low
  * k bits; a q of RICE_QMAX or more is RICE_QMAX ones, then the bit length - 1
@@ -387,7 +396,7 @@ int mlfs_point_format(const struct mlfs_point *p, char buf[MLFS_POINT_LINE_MAX])
 struct bitw {
 	uint8_t *out;
 	size_t cap, len; /* bytes */
-	uint64_t acc;    /* the nacc (< 8) bits not yet in out */
+	uint64_t acc;	 /* the nacc (< 8) bits not yet in out */
 	unsigned nacc;
 	bool full;
 };
@@ -490,7 +499,10 @@ struct rice {
 	uint64_t count;
 };
 
-#define RICE_INIT {.sum = 0, .count = 1}
+#define RICE_INIT                                                                                  \
+	{                                                                                          \
+		.sum = 0, .count = 1                                                               \
+	}
 
 static unsigned rice_k(const struct rice *c)
 {
@@ -559,19 +571,22 @@ static uint64_t rice_get(struct bitr *r, struct rice *c)
 #define SCALE_NONE (SCALE_MAX + 1)
 
 static const double pow10_exact[SCALE_MAX + 1] = {
-	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0,  1e1,	1e2,  1e3,  1e4,  1e5,	1e6,  1e7,  1e8,  1e9,	1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
 struct value_state {
-	uint64_t prev;       /* bits of the previous value */
+	uint64_t prev;	     /* bits of the previous value */
 	unsigned lead, wide; /* XOR window: leading zeros and width; wide 0: none yet */
-	int scale;           /* of the last decimal; SCALE_NONE before the first */
-	int64_t m;           /* the last decimal's mantissa */
+	int scale;	     /* of the last decimal; SCALE_NONE before the first */
+	int64_t m;	     /* the last decimal's mantissa */
 	struct rice rice;    /* of the decimal residuals */
 };
 
-#define VALUE_STATE_INIT {.prev = 0, .scale = SCALE_NONE, .rice = RICE_INIT}
+#define VALUE_STATE_INIT                                                                           \
+	{                                                                                          \
+		.prev = 0, .scale = SCALE_NONE, .rice = RICE_INIT                                  \
+	}
 
 /* The value of decimal mode: one correctly rounded IEEE operation. */
 static double decimal_value(int64_t m, int scale)
@@ -634,25 +649,25 @@ static int decimal_scale(double v, int64_t *ret_m)
 static int64_t decimal_predict(const struct value_state *st, int scale)
 {
 	static const int64_t pow10_int[19] = {
-		1,
-		10,
-		100,
-		1000,
-		10000,
-		100000,
-		1000000,
-		10000000,
-		100000000,
-		1000000000,
-		10000000000,
-		100000000000,
-		1000000000000,
-		10000000000000,
-		100000000000000,
-		1000000000000000,
-		10000000000000000,
-		100000000000000000,
-		1000000000000000000,
+	    1,
+	    10,
+	    100,
+	    1000,
+	    10000,
+	    100000,
+	    1000000,
+	    10000000,
+	    100000000,
+	    1000000000,
+	    10000000000,
+	    100000000000,
+	    1000000000000,
+	    10000000000000,
+	    100000000000000,
+	    1000000000000000,
+	    10000000000000000,
+	    100000000000000000,
+	    1000000000000000000,
 	};
 	int64_t m = st->m, p, q, r;
 	int d;
@@ -839,7 +854,8 @@ static void value_put(struct bitw *w, struct value_state *st, double v)
 	s = decimal_scale(v, &m);
 	if (s != SCALE_NONE) {
 		/* One scale finer costs about 3 bits; moving there and back costs more. */
-		if (st->scale != SCALE_NONE && st->scale == s + 1 && decimal_find(v, st->scale, &m2)) {
+		if (st->scale != SCALE_NONE && st->scale == s + 1 &&
+		    decimal_find(v, st->scale, &m2)) {
 			s = st->scale;
 			m = m2;
 		}

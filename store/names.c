@@ -116,8 +116,8 @@ bool mlfs_name_reserved_exp(const char *name, size_t len)
 }
 
 static const char *const status_words[] = {
-	[MLFS_RUNNING] = "RUNNING", [MLFS_SCHEDULED] = "SCHEDULED", [MLFS_FINISHED] = "FINISHED",
-	[MLFS_FAILED] = "FAILED",   [MLFS_KILLED] = "KILLED",
+    [MLFS_RUNNING] = "RUNNING", [MLFS_SCHEDULED] = "SCHEDULED", [MLFS_FINISHED] = "FINISHED",
+    [MLFS_FAILED] = "FAILED",	[MLFS_KILLED] = "KILLED",
 };
 
 int mlfs_status_parse(const char *s, size_t len, enum mlfs_status *ret)
