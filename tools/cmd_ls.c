@@ -208,10 +208,15 @@ static int put_exp(void *c, uint64_t ino, const char *name, size_t len)
 	return 0;
 }
 
-/* Columns of params and metrics in name order, after the fixed ones. */
+/* Columns after the fixed ones: params, then metrics, each by name (as MLflow shows them). */
 static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	int px = x[0] == 'p', py = y[0] == 'p';
+
+	if (px != py)
+		return py - px;
+	return strcmp(x, y);
 }
 
 static void sort_columns(struct table *t, size_t fixed)
