@@ -78,6 +78,9 @@ check() {
 check_eq() {
 	if [ "$2" = "$3" ]; then
 		pass
+	elif [ ${#2} -gt 200 ] || [ ${#3} -gt 200 ]; then
+		fail "$1: expected (-) and got (+) differ:"$'\n'"$(diff -u \
+			<(printf '%s\n' "$2") <(printf '%s\n' "$3") | tail -n +3 | head -n 20)"
 	else
 		fail "$1: expected [$(printf '%q' "$2")], got [$(printf '%q' "$3")]"
 	fi
