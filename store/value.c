@@ -92,7 +92,8 @@ int mlfs_render(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *in,
 	case MLFS_K_XTAG:
 		if ((size_t)in->payload_len + 1 > cap)
 			return -ENOBUFS;
-		memcpy(buf, payload, in->payload_len);
+		if (in->payload_len)
+			memcpy(buf, payload, in->payload_len);
 		buf[in->payload_len] = '\n';
 		return in->payload_len + 1;
 	case MLFS_K_STATUS:
