@@ -56,6 +56,8 @@ static size_t cut_all(const uint8_t *buf, size_t len, size_t piece, size_t *ends
 		/* Without a cut, every byte offered belongs to the chunk. */
 		CHECK(used <= want);
 		CHECK(cut || used == want);
+		if (used > want || (!cut && used < want))
+			break;
 		off += used;
 		if (cut && n < cap) {
 			ends[n++] = off;

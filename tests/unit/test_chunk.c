@@ -267,7 +267,7 @@ static void test_dedup(void)
 static void test_damage(void)
 {
 	static uint8_t in[MLFS_CHUNK_MAX], out[MLFS_CHUNK_MAX],
-	    copy[MLFS_CHUNK_HDR + MLFS_CHUNK_MAX];
+	    copy[MLFS_CHUNK_HDR + MLFS_CHUNK_MAX + 1];
 	struct mlfs_hash h;
 	size_t flen, stored;
 	uint8_t *file;
@@ -294,6 +294,11 @@ static void test_damage(void)
 		REQUIRE(rewrite_chunk_file(&h, copy, flen) == 0);
 		CHECK(mlfs_chunk_get(cs, &h, out, sizeof(out)) == -EBADMSG);
 		copy[0] = 'M';
+
+		/* Bytes after the payload. */
+		copy[flen] = 0;
+		REQUIRE(rewrite_chunk_file(&h, copy, flen + 1) == 0);
+		CHECK(mlfs_chunk_get(cs, &h, out, sizeof(out)) == -EBADMSG);
 
 		/* Truncated: by one byte, to inside the header, to nothing. */
 		REQUIRE(rewrite_chunk_file(&h, copy, flen - 1) == 0);
