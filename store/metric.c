@@ -29,32 +29,33 @@
  *                zigzag, Rice code
  *     value      one of three modes:
  *
- *     0              decimal at the current scale: value = m / 10^scale (or
- *                    m * 10^-scale for a scale < 0); Rice code of zigzag(m -
- *                    prediction), the prediction being the last decimal's m
+ *     0              decimal at the current scale: value = m / 10^scale;
+ *                    Rice code of zigzag(m - prediction), the prediction
+ *                    being the last decimal's m
  *     11 scale-code  decimal at another scale: the same, the prediction moved
  *                    to the new scale; the block's first decimal has no
  *                    prediction and a full code instead of a Rice code
- *     10 ...         raw bits against the previous value's: 0 if equal; else
- *                    1, the sign change bit, then 0 and the bits of the XOR
- *                    inside the current window, or 1, the window's leading
- *                    zeros (6 bits), its width - 1 (6 bits), and those bits
+ *     10 raw-code    the bits against the previous value's (see raw_put())
  *
  * The scale code: 0 and a sign bit for +-1; 10 and a sign bit for +-2; 11 and
- * scale + 22 in 6 bits.  The full code of z: bit length in 7 bits, then z.
+ * scale + SCALE_LIMIT in 10 bits.  The full code of z: its bit length in 7
+ * bits, then z.
  *
- * Decimal mode is why values typed with a few digits cost a few bits: the
- * division of an exact integer (|m| <= 2^53) by an exact power of ten
- * (10^0..10^22) is correctly rounded in IEEE arithmetic, so the decoder
- * computes the same double on every machine (in the default rounding mode),
- * and the encoder uses the mode only after checking that it gives back the
- * value's exact bits.  The XOR mode (Gorilla's) keeps the sign out of the
- * window, so that a value crossing zero does not widen it to all 64 bits.
+ * Decimal mode is why values typed with a few digits cost a few bits.  For
+ * |scale| <= 22 the value is one IEEE division of an exact integer (|m| <=
+ * 2^53) by an exact power of ten (or a multiplication for scale < 0): it is
+ * correctly rounded, so the decoder computes the same double on every
+ * machine (in the default rounding mode, without flush-to-zero).  Past 22 it
+ * is a fixed chain of such operations, which may land a few ulps off, and a
+ * Rice-coded zigzag count of ulps follows the residual to correct it.  The
+ * encoder takes the mode only after checking that it gives back the value's
+ * exact bits.
  *
  * The Rice code of z with parameter k: q = z >> k ones, a zero, then the low
  * k bits; a q of RICE_QMAX or more is RICE_QMAX ones, then the bit length - 1
  * of z in 6 bits, then z.  k follows the recent mean as in JPEG-LS (sum and
- * count, halved every RICE_RESET codes), the same in encoder and decoder.
+ * count, halved every RICE_RESET codes), the same in encoder and decoder;
+ * each Rice-coded field has a state of its own.
  *
  * The encoder is free to choose modes and scales: the decoder only follows
  * what the stream says, so a better encoder needs no new version.
@@ -490,7 +491,7 @@ static uint64_t full_get(struct bitr *r)
 /* ---- adaptive Rice code ----------------------------------------------- */
 
 #define RICE_QMAX 16
-#define RICE_RESET 32
+#define RICE_RESET 16
 #define RICE_KMAX 57
 #define RICE_CLAMP ((uint64_t)1 << 57)
 
@@ -504,11 +505,12 @@ struct rice {
 		.sum = 0, .count = 1                                                               \
 	}
 
+/* The smallest k with 2^k at least half the recent mean: a little better than the mean. */
 static unsigned rice_k(const struct rice *c)
 {
 	unsigned k = 0;
 
-	while (k < RICE_KMAX && (c->count << k) < c->sum)
+	while (k < RICE_KMAX && (c->count << (k + 1)) < c->sum)
 		k++;
 	return k;
 }
@@ -567,10 +569,20 @@ static uint64_t rice_get(struct bitr *r, struct rice *c)
 
 /* ---- values ----------------------------------------------------------- */
 
-#define SCALE_MAX 22
-#define SCALE_NONE (SCALE_MAX + 1)
+/*
+ * Scales up to SCALE_EXACT are one correctly rounded IEEE operation; beyond,
+ * up to SCALE_LIMIT (every double's shortest decimal), a chain of them
+ * that may be a few ulps off, corrected by a count of ulps in the stream.
+ */
+#define SCALE_EXACT 22
+#define SCALE_LIMIT 350
+#define SCALE_NONE (SCALE_LIMIT + 1)
+#define SCALE_BITS 10 /* for 0..2 * SCALE_LIMIT */
 
-static const double pow10_exact[SCALE_MAX + 1] = {
+/* The encoder's limit on that correction; anything larger goes to XOR mode. */
+#define CORR_MAX 1024
+
+static const double pow10_exact[SCALE_EXACT + 1] = {
     1e0,  1e1,	1e2,  1e3,  1e4,  1e5,	1e6,  1e7,  1e8,  1e9,	1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
@@ -581,62 +593,110 @@ struct value_state {
 	int scale;	     /* of the last decimal; SCALE_NONE before the first */
 	int64_t m;	     /* the last decimal's mantissa */
 	struct rice rice;    /* of the decimal residuals */
+	struct rice corr;    /* of the corrections past SCALE_EXACT */
+	struct rice delta;   /* of the differences in raw mode */
 };
 
 #define VALUE_STATE_INIT                                                                           \
 	{                                                                                          \
-		.prev = 0, .scale = SCALE_NONE, .rice = RICE_INIT                                  \
+		.prev = 0, .scale = SCALE_NONE, .rice = RICE_INIT, .corr = RICE_INIT,              \
+		.delta = RICE_INIT                                                                 \
 	}
 
-/* The value of decimal mode: one correctly rounded IEEE operation. */
-static double decimal_value(int64_t m, int scale)
+static bool scale_exact(int scale)
 {
-	if (scale >= 0)
-		return (double)m / pow10_exact[scale];
-	return (double)m * pow10_exact[-scale];
-}
-
-/* Is v exactly decimal_value(m, scale) for some |m| <= 2^53? */
-static bool decimal_find(double v, int scale, int64_t *ret_m)
-{
-	double x = scale >= 0 ? v * pow10_exact[scale] : v / pow10_exact[-scale];
-	int64_t m;
-
-	if (!(x <= (double)EXACT_INT_MAX && x >= -(double)EXACT_INT_MAX))
-		return false;
-	/* Halves may round the wrong way: the check below catches that. */
-	m = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
-	if (dbl_bits(decimal_value(m, scale)) != dbl_bits(v))
-		return false;
-	*ret_m = m;
-	return true;
+	return scale >= -SCALE_EXACT && scale <= SCALE_EXACT;
 }
 
 /*
- * The smallest scale at which v is a decimal, or SCALE_NONE.  A larger scale
- * works too while its mantissa stays within 2^53.
+ * m / 10^scale as decimal mode computes it.  Past SCALE_EXACT every step
+ * moves toward the result, so no intermediate underflows or overflows
+ * before the result does.
  */
-static int decimal_scale(double v, int64_t *ret_m)
+static double decimal_value(int64_t m, int scale)
 {
-	int e2 = (int)(dbl_bits(v) >> 52 & 0x7ff) - 1023, s;
+	double x = (double)m;
+	int s;
+
+	if (scale >= 0) {
+		for (s = scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+			x /= 1e22;
+		return x / pow10_exact[s];
+	}
+	for (s = -scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+		x *= 1e22;
+	return x * pow10_exact[s];
+}
+
+enum { DECIMAL_NO, DECIMAL_YES, DECIMAL_TOO_FINE };
+
+/*
+ * Is v decimal_value(m, scale) (plus a correction of at most CORR_MAX ulps
+ * past SCALE_EXACT) for some 0 < |m| <= 2^53, or m = 0 for a zero?
+ * DECIMAL_TOO_FINE: m would be too large here and at every finer scale.
+ */
+static int decimal_find(double v, int scale, int64_t *ret_m, int64_t *ret_corr)
+{
+	double x = v, back;
+	int64_t m, corr;
+	int s;
+
+	/* v * 10^scale, near enough to round to m when there is one. */
+	if (scale >= 0) {
+		for (s = scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+			x *= 1e22;
+		x *= pow10_exact[s];
+	} else {
+		for (s = -scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+			x /= 1e22;
+		x /= pow10_exact[s];
+	}
+	if (!(x <= (double)EXACT_INT_MAX && x >= -(double)EXACT_INT_MAX))
+		return DECIMAL_TOO_FINE;
+	/* Halves may round the wrong way: the check below catches that. */
+	m = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+	back = decimal_value(m, scale);
+	if (scale_exact(scale)) {
+		if (dbl_bits(back) != dbl_bits(v))
+			return DECIMAL_NO;
+		corr = 0;
+	} else {
+		if (m == 0 || !isfinite(back) || !signbit(back) != !signbit(v))
+			return DECIMAL_NO;
+		corr = (int64_t)(dbl_bits(v) - dbl_bits(back));
+		if (corr > CORR_MAX || corr < -CORR_MAX)
+			return DECIMAL_NO;
+	}
+	*ret_m = m;
+	*ret_corr = corr;
+	return DECIMAL_YES;
+}
+
+/* The smallest scale at which v is a decimal, or SCALE_NONE. */
+static int decimal_scale(double v, int64_t *ret_m, int64_t *ret_corr)
+{
+	int e2 = (int)(dbl_bits(v) >> 52 & 0x7ff) - 1023, s, r;
 
 	if (!isfinite(v))
 		return SCALE_NONE;
 	/*
 	 * Start below the scale that gives m one digit: 2^e2 <= |v| makes
 	 * floor(log10 |v|) at least floor(e2 * log10 2), and the ratio used
-	 * here is a little above log10 2 (0.30103).  Subnormals start past
-	 * SCALE_MAX: they are never decimals.
+	 * here is a little above log10 2 (0.30103).
 	 */
 	if (v == 0)
 		s = 0;
 	else
 		s = -(e2 >= 0 ? e2 * 30103 / 100000 : -((-e2 * 30103 + 99999) / 100000)) - 2;
-	if (s < -SCALE_MAX)
-		s = -SCALE_MAX;
-	for (; s <= SCALE_MAX; s++)
-		if (decimal_find(v, s, ret_m))
+	if (s < -SCALE_LIMIT)
+		s = -SCALE_LIMIT;
+	for (; s <= SCALE_LIMIT; s++) {
+		r = decimal_find(v, s, ret_m, ret_corr);
+		if (r == DECIMAL_YES)
 			return s;
+		if (r == DECIMAL_TOO_FINE)
+			break;
+	}
 	return SCALE_NONE;
 }
 
@@ -672,7 +732,7 @@ static int64_t decimal_predict(const struct value_state *st, int scale)
 	int64_t m = st->m, p, q, r;
 	int d;
 
-	if (st->scale == SCALE_NONE)
+	if (st->scale == SCALE_NONE || m == 0)
 		return 0;
 	if (scale >= st->scale) {
 		for (d = st->scale; d < scale; d++) {
@@ -699,11 +759,11 @@ static unsigned scale_code_bits(const struct value_state *st, int s)
 	int d = s - st->scale;
 
 	if (st->scale == SCALE_NONE || d < -2 || d > 2)
-		return 8;
+		return 2 + SCALE_BITS;
 	return d == 1 || d == -1 ? 2 : 3;
 }
 
-/* Scale code: 0 sign for +-1; 10 sign for +-2; 11 then scale + 22 in 6 bits. */
+/* Scale code: 0 sign for +-1; 10 sign for +-2; 11 then scale + SCALE_LIMIT in SCALE_BITS. */
 static void scale_put(struct bitw *w, const struct value_state *st, int s)
 {
 	int d = s - st->scale;
@@ -717,7 +777,7 @@ static void scale_put(struct bitw *w, const struct value_state *st, int s)
 		break;
 	default:
 		put_bits(w, 3, 2);
-		put_bits(w, s + SCALE_MAX, 6);
+		put_bits(w, s + SCALE_LIMIT, SCALE_BITS);
 	}
 }
 
@@ -730,13 +790,13 @@ static int scale_get(struct bitr *r, const struct value_state *st, int *ret)
 	} else if (get_bits(r, 1) == 0) {
 		s = st->scale + (get_bits(r, 1) ? -2 : 2);
 	} else {
-		s = (int)get_bits(r, 6) - SCALE_MAX;
-		if (s > SCALE_MAX)
+		s = (int)get_bits(r, SCALE_BITS) - SCALE_LIMIT;
+		if (s > SCALE_LIMIT)
 			return -EBADMSG;
 		*ret = s;
 		return 0;
 	}
-	if (st->scale == SCALE_NONE || s < -SCALE_MAX || s > SCALE_MAX)
+	if (st->scale == SCALE_NONE || s < -SCALE_LIMIT || s > SCALE_LIMIT)
 		return -EBADMSG;
 	*ret = s;
 	return 0;
@@ -769,78 +829,118 @@ static void xor_window(uint64_t x, unsigned *lead, unsigned *wide)
 	*wide = 64 - *lead - (trail < 8 ? 0 : trail & ~3u);
 }
 
-/* Bits of the XOR code of bits against the previous value, mode bits included. */
-static unsigned xor_cost(const struct value_state *st, uint64_t bits)
+/*
+ * Raw mode, after its mode bits 10, codes the bits against the previous
+ * value's in one of four ways:
+ *
+ *     0 sign       XOR inside the current window: the sign change, then the
+ *                  window's bits (values that keep low zero bits, as floats
+ *                  widened to doubles do)
+ *     10           the Rice code of the difference of the bits as integers
+ *                  (noise in the low bits)
+ *     110          the same bits again
+ *     111 sign     XOR in a new window: the sign change, the leading zeros
+ *                  (6 bits), the width - 1 (6 bits), the window's bits
+ *
+ * Every value in this mode feeds its difference to the Rice state, however
+ * it is coded, so that the state is ready when the difference code pays.
+ */
+enum raw_code { RAW_WINDOW, RAW_DIFF, RAW_SAME, RAW_NEW_WINDOW };
+
+/* The cheapest raw code for bits, its cost with the mode bits, and the new window if any. */
+static enum raw_code raw_choose(const struct value_state *st, uint64_t bits, unsigned *ret_cost,
+				unsigned *ret_lead, unsigned *ret_wide)
 {
 	uint64_t x = (bits ^ st->prev) & ~SIGN_BIT;
-	unsigned lead, wide;
+	unsigned lead = 63, wide = 1, cost, diff;
+	enum raw_code code;
 
-	if (bits == st->prev)
-		return 2 + 1;
-	if (x == 0)
-		return 2 + 2 + 2 + (st->wide ? st->wide : 12 + 1);
-	xor_window(x, &lead, &wide);
-	if (xor_fits(st, x, wide))
-		return 2 + 2 + 2 + st->wide;
-	return 2 + 2 + 2 + 12 + wide;
+	if (bits == st->prev) {
+		*ret_cost = 2 + 3;
+		return RAW_SAME;
+	}
+	/* A change of sign alone fits any window. */
+	if (x)
+		xor_window(x, &lead, &wide);
+	if (st->wide && (x == 0 || xor_fits(st, x, wide))) {
+		code = RAW_WINDOW;
+		cost = 2 + 2 + st->wide;
+	} else {
+		code = RAW_NEW_WINDOW;
+		cost = 2 + 4 + 12 + wide;
+	}
+	diff = 2 + 2 + rice_bits(&st->delta, zigzag(bits - st->prev));
+	if (diff < cost) {
+		code = RAW_DIFF;
+		cost = diff;
+	}
+	*ret_cost = cost;
+	*ret_lead = lead;
+	*ret_wide = wide;
+	return code;
 }
 
-/*
- * After the mode bits 10: 0 for the same bits; or 1, the sign change, then 0
- * and the bits inside the current window, or 1 and a new window.
- */
-static void xor_put(struct bitw *w, struct value_state *st, uint64_t bits)
+static unsigned raw_cost(const struct value_state *st, uint64_t bits)
 {
-	uint64_t x = (bits ^ st->prev) & ~SIGN_BIT;
-	unsigned lead, wide;
+	unsigned cost, lead, wide;
+
+	raw_choose(st, bits, &cost, &lead, &wide);
+	return cost;
+}
+
+static void raw_put(struct bitw *w, struct value_state *st, uint64_t bits)
+{
+	uint64_t x = (bits ^ st->prev) & ~SIGN_BIT, z = zigzag(bits - st->prev);
+	unsigned cost, lead, wide;
 
 	put_bits(w, 2, 2);
-	if (bits == st->prev) {
-		put_bits(w, 0, 1);
-		return;
-	}
-	put_bits(w, 2 | (bits ^ st->prev) >> 63, 2);
-	if (x == 0) {
-		/* Only the sign changed: any window holds the zero bits. */
-		lead = 63;
-		wide = 1;
-	} else {
-		xor_window(x, &lead, &wide);
-	}
-	if (st->wide && (x == 0 || xor_fits(st, x, wide))) {
-		put_bits(w, 0, 1);
+	switch (raw_choose(st, bits, &cost, &lead, &wide)) {
+	case RAW_WINDOW:
+		put_bits(w, (bits ^ st->prev) >> 63, 2);
 		put_bits(w, x >> (64 - st->lead - st->wide), st->wide);
+		break;
+	case RAW_DIFF:
+		put_bits(w, 2, 2);
+		rice_put(w, &st->delta, z);
 		return;
+	case RAW_SAME:
+		put_bits(w, 6, 3);
+		break;
+	case RAW_NEW_WINDOW:
+		st->lead = lead;
+		st->wide = wide;
+		put_bits(w, 14 | (bits ^ st->prev) >> 63, 4);
+		put_bits(w, lead, 6);
+		put_bits(w, wide - 1, 6);
+		put_bits(w, x >> (64 - lead - wide), wide);
+		break;
 	}
-	st->lead = lead;
-	st->wide = wide;
-	put_bits(w, 1, 1);
-	put_bits(w, lead, 6);
-	put_bits(w, wide - 1, 6);
-	put_bits(w, x >> (64 - lead - wide), wide);
+	rice_update(&st->delta, z);
 }
 
-/* After the mode bits 10: the value's bits. */
-static int xor_get(struct bitr *r, struct value_state *st, uint64_t *ret)
+static int raw_get(struct bitr *r, struct value_state *st, uint64_t *ret)
 {
-	uint64_t x;
+	uint64_t x = 0;
 
 	if (get_bits(r, 1) == 0) {
-		*ret = st->prev;
+		if (!st->wide)
+			return -EBADMSG;
+		x = get_bits(r, 1) << 63;
+		x |= get_bits(r, st->wide) << (64 - st->lead - st->wide);
+	} else if (get_bits(r, 1) == 0) {
+		*ret = st->prev + unzigzag(rice_get(r, &st->delta));
 		return 0;
-	}
-	x = get_bits(r, 1) << 63;
-	if (get_bits(r, 1)) {
+	} else if (get_bits(r, 1)) {
+		x = get_bits(r, 1) << 63;
 		st->lead = get_bits(r, 6);
 		st->wide = get_bits(r, 6) + 1;
 		/* The sign is not in the window. */
 		if (st->lead == 0 || st->lead + st->wide > 64)
 			return -EBADMSG;
-	} else if (!st->wide) {
-		return -EBADMSG;
+		x |= get_bits(r, st->wide) << (64 - st->lead - st->wide);
 	}
-	x |= get_bits(r, st->wide) << (64 - st->lead - st->wide);
 	*ret = st->prev ^ x;
+	rice_update(&st->delta, zigzag(*ret - st->prev));
 	return 0;
 }
 
@@ -848,26 +948,29 @@ static void value_put(struct bitw *w, struct value_state *st, double v)
 {
 	uint64_t bits = dbl_bits(v), z = 0;
 	unsigned dec_cost = UINT_MAX;
-	int64_t m, m2;
+	int64_t m, m2, corr, corr2;
 	int s;
 
-	s = decimal_scale(v, &m);
+	s = decimal_scale(v, &m, &corr);
 	if (s != SCALE_NONE) {
 		/* One scale finer costs about 3 bits; moving there and back costs more. */
 		if (st->scale != SCALE_NONE && st->scale == s + 1 &&
-		    decimal_find(v, st->scale, &m2)) {
+		    decimal_find(v, st->scale, &m2, &corr2) == DECIMAL_YES) {
 			s = st->scale;
 			m = m2;
+			corr = corr2;
 		}
 		z = zigzag((uint64_t)m - (uint64_t)decimal_predict(st, s));
 		if (st->scale == SCALE_NONE)
-			dec_cost = 2 + 8 + 7 + bit_length(z);
+			dec_cost = 2 + 2 + SCALE_BITS + 7 + bit_length(z);
 		else
 			dec_cost = (s == st->scale ? 1 : 2 + scale_code_bits(st, s)) +
 				   rice_bits(&st->rice, z);
+		if (!scale_exact(s))
+			dec_cost += rice_bits(&st->corr, zigzag((uint64_t)corr));
 	}
 	/* Until a first decimal sets the scale up, take one whenever there is one. */
-	if (s != SCALE_NONE && (st->scale == SCALE_NONE || dec_cost <= xor_cost(st, bits))) {
+	if (s != SCALE_NONE && (st->scale == SCALE_NONE || dec_cost <= raw_cost(st, bits))) {
 		if (s == st->scale) {
 			put_bits(w, 0, 1);
 		} else {
@@ -879,10 +982,12 @@ static void value_put(struct bitw *w, struct value_state *st, double v)
 			full_put(w, z);
 		else
 			rice_put(w, &st->rice, z);
+		if (!scale_exact(s))
+			rice_put(w, &st->corr, zigzag((uint64_t)corr));
 		st->scale = s;
 		st->m = m;
 	} else {
-		xor_put(w, st, bits);
+		raw_put(w, st, bits);
 	}
 	st->prev = bits;
 }
@@ -901,7 +1006,7 @@ static int value_get(struct bitr *r, struct value_state *st, double *ret)
 		if (scale_get(r, st, &s) < 0)
 			return -EBADMSG;
 	} else {
-		if (xor_get(r, st, &bits) < 0)
+		if (raw_get(r, st, &bits) < 0)
 			return -EBADMSG;
 		st->prev = bits;
 		*ret = bits_dbl(bits);
@@ -916,8 +1021,11 @@ static int value_get(struct bitr *r, struct value_state *st, double *ret)
 		return -EBADMSG;
 	st->scale = s;
 	st->m = m;
-	*ret = decimal_value(m, s);
-	st->prev = dbl_bits(*ret);
+	bits = dbl_bits(decimal_value(m, s));
+	if (!scale_exact(s))
+		bits += unzigzag(rice_get(r, &st->corr));
+	st->prev = bits;
+	*ret = bits_dbl(bits);
 	return 0;
 }
 
@@ -927,9 +1035,10 @@ static int value_get(struct bitr *r, struct value_state *st, double *ret)
 #define MBLOCK_HEADER 3
 /*
  * Worst point: two escaped Rice codes (16 + 6 + 64 bits) and a value, at most
- * a mode, a scale code and an escaped Rice code (2 + 8 + 86).
+ * the mode, a scale code, an escaped Rice code and a correction (2 + 12 + 86
+ * + 34, the correction being at most CORR_MAX).
  */
-#define MBLOCK_POINT_MAX_BITS (86 + 86 + 96)
+#define MBLOCK_POINT_MAX_BITS (86 + 86 + 134)
 
 size_t mlfs_mblock_bound(size_t n)
 {

@@ -507,8 +507,10 @@ static bool round_trip(const struct mlfs_point *p, size_t n)
 /* Random points of one of several kinds; kind 0 is any bits at all. */
 static void random_points(struct mlfs_point *p, size_t n, int kind)
 {
-	static const double powers[] = {1e4,  1e3,  100,  10,	1,     0.1,   0.01,  1e-3,  1e-4,
-					1e-5, 1e-6, 1e-7, 1e-9, 1e-12, 1e-15, 1e-18, 1e-21, 1e-24};
+	static const double powers[] = {1e4,	1e3,	100,   10,    1,     0.1,    0.01,
+					1e-3,	1e-4,	1e-5,  1e-6,  1e-7,  1e-9,   1e-12,
+					1e-15,	1e-18,	1e-21, 1e-24, 1e-30, 1e-100, 1e-300,
+					1e-310, 1e-320, 1e30,  1e100, 1e290};
 	int64_t ts = (int64_t)(rng() >> 24), step = (int64_t)(rng() % 1000);
 	double v = unit_rand();
 	size_t i;
@@ -742,6 +744,26 @@ static void test_mblock_compression(void)
 	bpp = bytes_per_point(p, N);
 	printf("loss %%.5g: %.3f bytes/point\n", bpp);
 	CHECK(bpp < 2.5);
+
+	/* Far from 1, where a decimal needs a correction in ulps. */
+	for (i = 0, curve = 0.5; i < N; i++, curve *= 0.99999000005) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "%.5g", 1e-30 * curve * (1 + 0.02 * gauss()));
+		p[i].value = strtod(s, NULL);
+	}
+	bpp = bytes_per_point(p, N);
+	printf("loss %%.5g times 1e-30: %.3f bytes/point\n", bpp);
+	CHECK(bpp < 3);
+	for (i = 0, curve = 0.5; i < N; i++, curve *= 0.99999000005) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "%.4g", 1e200 * curve * (1 + 0.02 * gauss()));
+		p[i].value = strtod(s, NULL);
+	}
+	bpp = bytes_per_point(p, N);
+	printf("loss %%.4g times 1e200: %.3f bytes/point\n", bpp);
+	CHECK(bpp < 3);
 
 	/* The same loss at float32 precision. */
 	for (i = 0, curve = 0.5; i < N; i++, curve *= 0.99999000005)
