@@ -588,7 +588,7 @@ int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *
 	close(fd);
 	return hdr.raw_len;
 fail:
-	if (written)
+	if (written && hdr.raw_len)
 		memset(buf, 0, hdr.raw_len);
 	if (z)
 		zctx_put(cs, z);

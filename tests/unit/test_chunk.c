@@ -555,7 +555,27 @@ static void test_sync(void)
 	teardown();
 }
 
-/* MLFS_FAULT is read from the environment at the first fault point. */
+/*
+ * MLFS_FAULT is read from the environment at the first fault point, so the
+ * test runs in a new process: this binary again, with the store as argument.
+ */
+static int fault_env_child(const char *store)
+{
+	static uint8_t in[1000];
+	struct mlfs_hash h;
+	int ok;
+
+	if (mlfs_chunkstore_open(store, &cs) < 0)
+		return 2;
+	fill_random(in, sizeof(in));
+	mlfs_hash_buf(in, sizeof(in), &h);
+	/* The first rename fails as armed, and nothing is left behind. */
+	ok = mlfs_chunk_put(cs, &h, in, sizeof(in), NULL) == -ENOSPC &&
+	     mlfs_chunk_exists(cs, &h) == 0 && mlfs_chunk_put(cs, &h, in, sizeof(in), NULL) == 0;
+	mlfs_chunkstore_free(cs);
+	return ok ? 0 : 1;
+}
+
 static void test_fault_env(void)
 {
 	pid_t pid;
@@ -565,26 +585,21 @@ static void test_fault_env(void)
 	pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
-		static uint8_t in[1000];
-		struct mlfs_hash h;
-		int ok;
-
-		/* The parent already read the environment; a fresh start. */
 		setenv("MLFS_FAULT", "rename:1:ENOSPC", 1);
-		fill_random(in, sizeof(in));
-		mlfs_hash_buf(in, sizeof(in), &h);
-		ok = mlfs_fault_set(getenv("MLFS_FAULT")) == 0 &&
-		     mlfs_chunk_put(cs, &h, in, sizeof(in), NULL) == -ENOSPC &&
-		     mlfs_chunk_put(cs, &h, in, sizeof(in), NULL) == 0;
-		_exit(ok ? 0 : 1);
+		execl("/proc/self/exe", "test_chunk", "--fault-env-child", dir, (char *)NULL);
+		_exit(3);
 	}
 	REQUIRE(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(count_files("chunks") == 1);
+	CHECK(count_files("tmp") == 0);
 	teardown();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--fault-env-child"))
+		return fault_env_child(argv[2]);
 	T_RUN(test_hash_names);
 	T_RUN(test_open);
 	T_RUN(test_round_trip);
