@@ -63,6 +63,14 @@ struct fh {
 	bool trunc_pending; /* FH_VALUE: opened with O_TRUNC, nothing applied yet */
 	bool created;       /* this open made the file: an empty param, metric or tag goes at close */
 	bool refused;       /* a write through this handle was refused */
+	/*
+	 * FH_AFILE: the processes that wrote through this handle.  close() in one
+	 * of them commits; a close in another (a forked child closing the fds it
+	 * inherited) does not, so it cannot publish a writer's half-done file.
+	 */
+	pid_t last_tid;
+	pid_t writers_tgid[4];
+	int n_writers; /* -1: too many to track, every close commits */
 	struct fh *next;    /* open artifact writers, protected by writers_lock */
 };
 
@@ -787,6 +795,65 @@ out:
 	return r;
 }
 
+/* The process (thread group) of thread tid; 0 if /proc does not say. */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)atoi(p + 6) : 0;
+}
+
+static void note_writer(struct fh *f, pid_t tid)
+{
+	pid_t g;
+
+	pthread_mutex_lock(&f->lock);
+	if (tid != f->last_tid && f->n_writers >= 0) {
+		f->last_tid = tid;
+		g = tgid_of(tid);
+		for (int i = 0; i < f->n_writers; i++)
+			if (f->writers_tgid[i] == g)
+				goto out;
+		if (g && f->n_writers < 4)
+			f->writers_tgid[f->n_writers++] = g;
+		else
+			f->n_writers = -1;
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Does a close by thread tid commit f?  Yes unless it is from a process that never wrote. */
+static bool closer_wrote(struct fh *f, pid_t tid)
+{
+	bool wrote = false;
+	pid_t g;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->n_writers <= 0) {
+		wrote = true; /* nothing written through write(2), or too many writers */
+	} else {
+		g = tgid_of(tid);
+		wrote = g == 0;
+		for (int i = 0; i < f->n_writers && !wrote; i++)
+			wrote = f->writers_tgid[i] == g;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return wrote;
+}
+
 static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 			  off_t off, struct fuse_file_info *fi)
 {
@@ -797,6 +864,7 @@ static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 	op_from_req(req, &op);
 	switch (f->type) {
 	case FH_AFILE:
+		note_writer(f, fuse_req_ctx(req)->pid);
 		r = mlfs_afile_write(f->af, off, buf, size);
 		break;
 	case FH_METRIC:
@@ -826,7 +894,8 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 
 	switch (f->type) {
 	case FH_AFILE:
-		r = mlfs_afile_commit(f->af, op);
+		if (final || !req || closer_wrote(f, fuse_req_ctx(req)->pid))
+			r = mlfs_afile_commit(f->af, op);
 		break;
 	case FH_METRIC:
 		pthread_mutex_lock(&f->lock);
@@ -894,7 +963,7 @@ static void mlfs_fsync_cb(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int r;
 
 	op_from_req(req, &op);
-	r = do_flush(req, ino, fh_of(fi), &op, false);
+	r = do_flush(NULL, ino, fh_of(fi), &op, false);
 	if (r == 0)
 		r = mlfs_store_sync(store);
 	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
