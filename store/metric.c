@@ -17,7 +17,8 @@
  * neighbour is twice as close as the upper one, and then the p-digit decimal
  * just above may read back instead.  Whether some p-digit decimal reads back
  * grows monotonically with p (the p-digit grid is in the p+1-digit one), so
- * the shortest p is found by binary search over 1..17.
+ * the shortest p can be found by binary search over 1..17; shortest_digits()
+ * first tries two shortcuts that cover most values.
  *
  * Blocks.  Layout: byte 0 the version (1), bytes 1-2 the count (little
  * endian, <= MLFS_MBLOCK_POINTS), then a bit stream (most significant bit
@@ -269,6 +270,127 @@ int mlfs_point_parse(const char *line, size_t len, struct mlfs_point *ret)
 	return nfield;
 }
 
+/* ---- decimals --------------------------------------------------------- */
+
+/*
+ * Scales up to SCALE_EXACT are one correctly rounded IEEE operation; beyond,
+ * up to SCALE_LIMIT (every double's shortest decimal), a chain of them
+ * that may be a few ulps off, corrected by a count of ulps in the stream.
+ */
+#define SCALE_EXACT 22
+#define SCALE_LIMIT 350
+#define SCALE_NONE (SCALE_LIMIT + 1)
+#define SCALE_BITS 10 /* for 0..2 * SCALE_LIMIT */
+
+/* The encoder's limit on that correction; anything larger goes to XOR mode. */
+#define CORR_MAX 1024
+
+static const double pow10_exact[SCALE_EXACT + 1] = {
+    1e0,  1e1,	1e2,  1e3,  1e4,  1e5,	1e6,  1e7,  1e8,  1e9,	1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static bool scale_exact(int scale)
+{
+	return scale >= -SCALE_EXACT && scale <= SCALE_EXACT;
+}
+
+/*
+ * m / 10^scale as decimal mode computes it.  Past SCALE_EXACT every step
+ * moves toward the result, so no intermediate underflows or overflows
+ * before the result does.
+ */
+static double decimal_value(int64_t m, int scale)
+{
+	double x = (double)m;
+	int s;
+
+	if (scale >= 0) {
+		for (s = scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+			x /= 1e22;
+		return x / pow10_exact[s];
+	}
+	for (s = -scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+		x *= 1e22;
+	return x * pow10_exact[s];
+}
+
+enum { DECIMAL_NO, DECIMAL_YES, DECIMAL_TOO_FINE };
+
+/*
+ * Is v decimal_value(m, scale) (plus a correction of at most CORR_MAX ulps
+ * past SCALE_EXACT) for some 0 < |m| <= 2^53, or m = 0 for a zero?
+ * DECIMAL_TOO_FINE: m would be too large here and at every finer scale.
+ */
+static int decimal_find(double v, int scale, int64_t *ret_m, int64_t *ret_corr)
+{
+	double x = v, back;
+	int64_t m, corr;
+	int s;
+
+	/* v * 10^scale, near enough to round to m when there is one. */
+	if (scale >= 0) {
+		for (s = scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+			x *= 1e22;
+		x *= pow10_exact[s];
+	} else {
+		for (s = -scale; s > SCALE_EXACT; s -= SCALE_EXACT)
+			x /= 1e22;
+		x /= pow10_exact[s];
+	}
+	if (!(x <= (double)EXACT_INT_MAX && x >= -(double)EXACT_INT_MAX))
+		return DECIMAL_TOO_FINE;
+	/* Halves may round the wrong way: the check below catches that. */
+	m = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+	back = decimal_value(m, scale);
+	if (scale_exact(scale)) {
+		if (dbl_bits(back) != dbl_bits(v))
+			return DECIMAL_NO;
+		corr = 0;
+	} else {
+		if (m == 0 || !isfinite(back) || !signbit(back) != !signbit(v))
+			return DECIMAL_NO;
+		corr = (int64_t)(dbl_bits(v) - dbl_bits(back));
+		if (corr > CORR_MAX || corr < -CORR_MAX)
+			return DECIMAL_NO;
+	}
+	*ret_m = m;
+	*ret_corr = corr;
+	return DECIMAL_YES;
+}
+
+/*
+ * A scale a little below the one that gives v (finite, != 0) a one-digit m:
+ * 2^e2 <= |v| makes floor(log10 |v|) at least floor(e2 * log10 2), and the
+ * ratio used here is a little above log10 2 (0.30103).
+ */
+static int decimal_start(double v)
+{
+	int e2 = (int)(dbl_bits(v) >> 52 & 0x7ff) - 1023;
+
+	return -(e2 >= 0 ? e2 * 30103 / 100000 : -((-e2 * 30103 + 99999) / 100000)) - 2;
+}
+
+/* The smallest scale at which v is a decimal, or SCALE_NONE. */
+static int decimal_scale(double v, int64_t *ret_m, int64_t *ret_corr)
+{
+	int s, r;
+
+	if (!isfinite(v))
+		return SCALE_NONE;
+	s = v == 0 ? 0 : decimal_start(v);
+	if (s < -SCALE_LIMIT)
+		s = -SCALE_LIMIT;
+	for (; s <= SCALE_LIMIT; s++) {
+		r = decimal_find(v, s, ret_m, ret_corr);
+		if (r == DECIMAL_YES)
+			return s;
+		if (r == DECIMAL_TOO_FINE)
+			break;
+	}
+	return SCALE_NONE;
+}
+
 /* ---- formatting ------------------------------------------------------- */
 
 /* The double that the decimal 0.DIGITS * 10^(exp + 1) (n digits) reads as. */
@@ -323,10 +445,60 @@ static bool shortest_try(double v, int p, char dig[20], int *exp)
 	return true;
 }
 
+/*
+ * The shortest digits of v (finite, > 0), none trailing, and the decimal
+ * exponent of the first; returns how many.  Cheapest way first:
+ *
+ * 1. A decimal of at most 15 digits at an exact scale, found as the codec
+ *    finds one: the smallest such scale gives the fewest digits (a shorter
+ *    decimal would sit at a smaller scale), and within 15 digits no two
+ *    decimals of one scale are within an ulp, so it is also the nearest.
+ * 2. Where every decimal of 15 digits has an exact scale (1e-8 <= v < 1e37),
+ *    failing 1 means 16 digits, or else 17, which always read back.
+ * 3. Elsewhere, binary search.
+ */
+static int shortest_digits(double v, char dig[20], int *exp)
+{
+	int64_t m = 0, corr;
+	int s, n, r = DECIMAL_NO, lo = 1, hi = 17;
+
+	for (s = decimal_start(v) < -SCALE_EXACT ? -SCALE_EXACT : decimal_start(v);
+	     s <= SCALE_EXACT; s++) {
+		r = decimal_find(v, s, &m, &corr);
+		if (r != DECIMAL_NO)
+			break;
+	}
+	if (r == DECIMAL_YES && m < 1000000000000000) {
+		char tmp[20];
+
+		n = snprintf(tmp, sizeof(tmp), "%" PRId64, m);
+		memcpy(dig, tmp, n);
+		*exp = n - 1 - s;
+	} else if (v >= 1e-7 && v < 1e36) {
+		n = shortest_try(v, 16, dig, exp) ? 16 : 17;
+		if (n == 17)
+			shortest_try(v, 17, dig, exp);
+	} else {
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+
+			if (shortest_try(v, mid, dig, exp))
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		n = hi;
+		shortest_try(v, n, dig, exp);
+	}
+	while (n > 1 && dig[n - 1] == '0')
+		n--;
+	return n;
+}
+
 int mlfs_value_format(double v, char buf[32])
 {
 	char dig[20];
-	int lo = 1, hi = 17, n, e, i, len = 0;
+	int n, e, i, len = 0;
 
 	if (isnan(v))
 		return sprintf(buf, "nan");
@@ -338,18 +510,7 @@ int mlfs_value_format(double v, char buf[32])
 		return len + sprintf(buf + len, "inf");
 	if (v == 0)
 		return len + sprintf(buf + len, "0.0");
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-
-		if (shortest_try(v, mid, dig, &e))
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	/* 17 digits always read back. */
-	shortest_try(v, hi, dig, &e);
-	for (n = hi; n > 1 && dig[n - 1] == '0'; n--)
-		;
+	n = shortest_digits(v, dig, &e);
 	if (e >= -4 && e < 16) {
 		if (e < 0) {
 			len += sprintf(buf + len, "0.");
@@ -569,24 +730,6 @@ static uint64_t rice_get(struct bitr *r, struct rice *c)
 
 /* ---- values ----------------------------------------------------------- */
 
-/*
- * Scales up to SCALE_EXACT are one correctly rounded IEEE operation; beyond,
- * up to SCALE_LIMIT (every double's shortest decimal), a chain of them
- * that may be a few ulps off, corrected by a count of ulps in the stream.
- */
-#define SCALE_EXACT 22
-#define SCALE_LIMIT 350
-#define SCALE_NONE (SCALE_LIMIT + 1)
-#define SCALE_BITS 10 /* for 0..2 * SCALE_LIMIT */
-
-/* The encoder's limit on that correction; anything larger goes to XOR mode. */
-#define CORR_MAX 1024
-
-static const double pow10_exact[SCALE_EXACT + 1] = {
-    1e0,  1e1,	1e2,  1e3,  1e4,  1e5,	1e6,  1e7,  1e8,  1e9,	1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
-
 struct value_state {
 	uint64_t prev;	     /* bits of the previous value */
 	unsigned lead, wide; /* XOR window: leading zeros and width; wide 0: none yet */
@@ -602,103 +745,6 @@ struct value_state {
 		.prev = 0, .scale = SCALE_NONE, .rice = RICE_INIT, .corr = RICE_INIT,              \
 		.delta = RICE_INIT                                                                 \
 	}
-
-static bool scale_exact(int scale)
-{
-	return scale >= -SCALE_EXACT && scale <= SCALE_EXACT;
-}
-
-/*
- * m / 10^scale as decimal mode computes it.  Past SCALE_EXACT every step
- * moves toward the result, so no intermediate underflows or overflows
- * before the result does.
- */
-static double decimal_value(int64_t m, int scale)
-{
-	double x = (double)m;
-	int s;
-
-	if (scale >= 0) {
-		for (s = scale; s > SCALE_EXACT; s -= SCALE_EXACT)
-			x /= 1e22;
-		return x / pow10_exact[s];
-	}
-	for (s = -scale; s > SCALE_EXACT; s -= SCALE_EXACT)
-		x *= 1e22;
-	return x * pow10_exact[s];
-}
-
-enum { DECIMAL_NO, DECIMAL_YES, DECIMAL_TOO_FINE };
-
-/*
- * Is v decimal_value(m, scale) (plus a correction of at most CORR_MAX ulps
- * past SCALE_EXACT) for some 0 < |m| <= 2^53, or m = 0 for a zero?
- * DECIMAL_TOO_FINE: m would be too large here and at every finer scale.
- */
-static int decimal_find(double v, int scale, int64_t *ret_m, int64_t *ret_corr)
-{
-	double x = v, back;
-	int64_t m, corr;
-	int s;
-
-	/* v * 10^scale, near enough to round to m when there is one. */
-	if (scale >= 0) {
-		for (s = scale; s > SCALE_EXACT; s -= SCALE_EXACT)
-			x *= 1e22;
-		x *= pow10_exact[s];
-	} else {
-		for (s = -scale; s > SCALE_EXACT; s -= SCALE_EXACT)
-			x /= 1e22;
-		x /= pow10_exact[s];
-	}
-	if (!(x <= (double)EXACT_INT_MAX && x >= -(double)EXACT_INT_MAX))
-		return DECIMAL_TOO_FINE;
-	/* Halves may round the wrong way: the check below catches that. */
-	m = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
-	back = decimal_value(m, scale);
-	if (scale_exact(scale)) {
-		if (dbl_bits(back) != dbl_bits(v))
-			return DECIMAL_NO;
-		corr = 0;
-	} else {
-		if (m == 0 || !isfinite(back) || !signbit(back) != !signbit(v))
-			return DECIMAL_NO;
-		corr = (int64_t)(dbl_bits(v) - dbl_bits(back));
-		if (corr > CORR_MAX || corr < -CORR_MAX)
-			return DECIMAL_NO;
-	}
-	*ret_m = m;
-	*ret_corr = corr;
-	return DECIMAL_YES;
-}
-
-/* The smallest scale at which v is a decimal, or SCALE_NONE. */
-static int decimal_scale(double v, int64_t *ret_m, int64_t *ret_corr)
-{
-	int e2 = (int)(dbl_bits(v) >> 52 & 0x7ff) - 1023, s, r;
-
-	if (!isfinite(v))
-		return SCALE_NONE;
-	/*
-	 * Start below the scale that gives m one digit: 2^e2 <= |v| makes
-	 * floor(log10 |v|) at least floor(e2 * log10 2), and the ratio used
-	 * here is a little above log10 2 (0.30103).
-	 */
-	if (v == 0)
-		s = 0;
-	else
-		s = -(e2 >= 0 ? e2 * 30103 / 100000 : -((-e2 * 30103 + 99999) / 100000)) - 2;
-	if (s < -SCALE_LIMIT)
-		s = -SCALE_LIMIT;
-	for (; s <= SCALE_LIMIT; s++) {
-		r = decimal_find(v, s, ret_m, ret_corr);
-		if (r == DECIMAL_YES)
-			return s;
-		if (r == DECIMAL_TOO_FINE)
-			break;
-	}
-	return SCALE_NONE;
-}
 
 /*
  * The residual of a decimal is taken from the last decimal's mantissa moved
@@ -1049,9 +1095,13 @@ size_t mlfs_mblock_bound(size_t n)
 	return MBLOCK_HEADER + n * per + 1;
 }
 
+#define MBLOCK_MAX (MBLOCK_HEADER + (MLFS_MBLOCK_POINTS * MBLOCK_POINT_MAX_BITS + 7) / 8)
+
 int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t cap)
 {
-	struct bitw w = {.out = out, .cap = cap};
+	/* Built here, so that out is untouched unless it all fits. */
+	uint8_t block[MBLOCK_MAX];
+	struct bitw w = {.out = block, .cap = sizeof(block)};
 	struct value_state vs = VALUE_STATE_INIT;
 	struct rice ts_rice = RICE_INIT, step_rice = RICE_INIT;
 	uint64_t delta = 0;
@@ -1081,8 +1131,10 @@ int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_
 		value_put(&w, &vs, p[i].value);
 	}
 	put_flush(&w);
-	if (w.full)
+	/* MBLOCK_MAX holds the worst case: full means a bound is wrong. */
+	if (w.full || w.len > cap)
 		return -ENOBUFS;
+	memcpy(out, block, w.len);
 	return (int)w.len;
 }
 

@@ -7,9 +7,12 @@
  *     VALUE STEP             time = now
  *     TIMESTAMP VALUE STEP   MLflow's own line, TIMESTAMP in ms since the epoch
  * with fields separated by spaces or tabs (leading and trailing blanks and
- * one trailing '\r' are allowed).  VALUE is a decimal float (digits, '.',
- * exponent; also nan, inf, -inf, case-insensitive; never hex); STEP and
- * TIMESTAMP are decimal int64.  Anything else is -EINVAL.
+ * one trailing '\r' are allowed; at most 128 bytes besides that '\r').
+ * VALUE is a decimal float (digits, '.', exponent; also nan, inf and
+ * infinity with an optional sign, case-insensitive, as Python's float()
+ * reads them; never hex), every NaN read as the one positive quiet NaN;
+ * STEP and TIMESTAMP are decimal int64, TIMESTAMP >= 0.  Anything else is
+ * -EINVAL.
  *
  * A point is read back as exactly one line "TIMESTAMP VALUE STEP\n" where
  * VALUE is the shortest decimal that reads back as the same double, spelled
@@ -20,7 +23,8 @@
  * Blocks: mlfs_mblock_encode() packs up to MLFS_MBLOCK_POINTS points into a
  * self-describing byte string (first byte: encoding version) and
  * mlfs_mblock_decode() unpacks it bit-exactly (NaN payloads, -0.0 included).
- * Neither allocates; the caller owns every buffer.
+ * Neither allocates; the caller owns every buffer, and neither writes to it
+ * on failure.
  */
 #ifndef MLFS_METRIC_H
 #define MLFS_METRIC_H

@@ -4,6 +4,7 @@
  */
 #include "metric.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m = mlfs_value_format(p.value, value);
 	if (m <= 0 || m >= 32 || (size_t)m != strlen(value) || !strstr(line, value))
 		fail("bad value rendering", data, size);
+
+	/* The value has the fewest digits that read back, and the nearest such. */
+	if (isfinite(p.value) && p.value != 0) {
+		char want[40], have[20], *c;
+		int k = 0, w = 0;
+
+		for (c = value; *c && *c != 'e'; c++)
+			if (*c >= '0' && *c <= '9' && (k || *c != '0'))
+				have[k++] = *c;
+		while (k > 1 && have[k - 1] == '0')
+			k--;
+		if (k > 1) {
+			snprintf(want, sizeof(want), "%.*e", k - 2, p.value);
+			if (strtod(want, NULL) == p.value)
+				fail("a shorter decimal reads back", data, size);
+		}
+		snprintf(want, sizeof(want), "%.*e", k - 1, fabs(p.value));
+		for (c = want; *c && *c != 'e'; c++)
+			if (*c >= '0' && *c <= '9')
+				want[w++] = *c;
+		/* A power of two may take the decimal above the nearest. */
+		if ((w != k || memcmp(want, have, k) != 0) && (bits_of(p.value) << 12) != 0)
+			fail("not the nearest shortest decimal", data, size);
+	}
 
 	/* The one-field form: the field is what strtod() reads, NaN aside. */
 	if (form == MLFS_POINT_VALUE && size < sizeof(copy)) {

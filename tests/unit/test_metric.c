@@ -603,8 +603,14 @@ static void test_mblock_limits(void)
 	CHECK((size_t)len <= mlfs_mblock_bound(MLFS_MBLOCK_POINTS));
 	{
 		uint8_t *exact = malloc(len - 1);
+		int i;
 
+		memset(exact, 0xa5, len - 1);
 		CHECK(mlfs_mblock_encode(p, MLFS_MBLOCK_POINTS, exact, len - 1) == -ENOBUFS);
+		for (i = 0; i < len - 1; i++)
+			if (exact[i] != 0xa5)
+				break;
+		CHECK(i == len - 1);
 		free(exact);
 	}
 	CHECK(mlfs_mblock_encode(p, 0, NULL, 0) == -ENOBUFS);
