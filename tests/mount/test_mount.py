@@ -197,6 +197,19 @@ def points(data):
     return out
 
 
+def same_bytes(got, want, what):
+    """Fail with the first differing offset, not a dump of two large buffers."""
+    got, want = bytes(got), bytes(want)
+    if got == want:
+        return
+    i = next((k for k in range(min(len(got), len(want))) if got[k] != want[k]), min(len(got), len(want)))
+    pytest.fail(
+        f"{what}: {len(got)} bytes instead of {len(want)}, first difference at offset {i}: "
+        f"got {got[i:i + 16]!r}, expected {want[i:i + 16]!r}",
+        pytrace=False,
+    )
+
+
 def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
@@ -249,7 +262,7 @@ def test_malformed_append_is_einval_and_stores_nothing(run):
                 os.close(fd)
             except OSError:
                 pass
-    assert read_bytes(m) == before
+    same_bytes(read_bytes(m), before, "the metric after refused writes")
 
 
 def _appender(path, kind, first, count, barrier):
@@ -319,20 +332,20 @@ def test_reads_at_any_offset(run):
         for _ in range(300):
             off = rng.randrange(0, len(full) + 10)
             n = rng.randrange(1, 3000)
-            assert os.pread(fd, n, off) == full[off : off + n], f"pread({n}, {off})"
+            same_bytes(os.pread(fd, n, off), full[off : off + n], f"pread({n}, {off})")
         # A reader that stays open sees what is appended after it opened.
         with open(path, "a") as f:
             f.write("42 5000\n")
         grown = read_bytes(path)
         assert grown.startswith(full)
         assert os.fstat(fd).st_size == len(grown)
-        assert os.pread(fd, 1000, len(full)) == grown[len(full) :]
+        same_bytes(os.pread(fd, 1000, len(full)), grown[len(full) :], "pread of the appended point")
         assert grown[len(full) :].split(b" ", 1)[1] == b"42.0 5000\n"
     finally:
         os.close(fd)
     with open(path, "rb") as f:
         f.seek(len(full) // 2)
-        assert f.read() == grown[len(full) // 2 :]
+        same_bytes(f.read(), grown[len(full) // 2 :], "read from the middle")
 
 
 def test_st_size_is_exact(run):
@@ -387,10 +400,10 @@ def test_artifact_random_writes_match_a_model(mnt, run):
             else:
                 off = rng.randrange(0, len(model) + 100)
                 n = rng.randrange(1, 300 << 10)
-                assert os.pread(f.fileno(), n, off) == bytes(model[off : off + n]), f"op {op}"
+                same_bytes(os.pread(f.fileno(), n, off), model[off : off + n], f"op {op}: pread({n}, {off})")
             assert os.fstat(f.fileno()).st_size == len(model), f"op {op}"
     assert os.stat(path).st_size == len(model)
-    assert read_bytes(path) == bytes(model)
+    same_bytes(read_bytes(path), model, "the whole file after close")
     # Appending, then reading at random offsets of the closed file.
     tail = rng.randbytes(70000)
     with open(path, "ab") as f:
@@ -401,11 +414,11 @@ def test_artifact_random_writes_match_a_model(mnt, run):
         for _ in range(200):
             off = rng.randrange(0, len(model) + 100)
             n = rng.randrange(1, 1 << 20)
-            assert os.pread(fd, n, off) == bytes(model[off : off + n])
+            same_bytes(os.pread(fd, n, off), model[off : off + n], f"pread({n}, {off}) of the closed file")
     finally:
         os.close(fd)
     mnt.remount()
-    assert read_bytes(path) == bytes(model), "the artifact changed across a remount"
+    same_bytes(read_bytes(path), model, "the artifact after a remount")
 
 
 def test_artifact_mmap(run):
@@ -417,18 +430,18 @@ def test_artifact_mmap(run):
     with open(path, "rb") as f:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             assert len(m) == len(data)
-            assert m[:] == data
+            same_bytes(m[:], data, "the whole mapping")
             for _ in range(100):
                 off = rng.randrange(0, len(data))
                 n = rng.randrange(1, 65536)
-                assert m[off : off + n] == data[off : off + n]
+                same_bytes(m[off : off + n], data[off : off + n], f"mapping[{off}:{off + n}]")
     patch = rng.randbytes(5000)
     with open(path, "r+b") as f:
         with mmap.mmap(f.fileno(), 0) as m:
             m[1000000 : 1000000 + len(patch)] = patch
             m.flush()
     want = data[:1000000] + patch + data[1000000 + len(patch) :]
-    assert read_bytes(path) == want
+    same_bytes(read_bytes(path), want, "the file after a write through a shared mapping")
 
 
 def test_closed_file_content_appears_atomically(run):
@@ -446,9 +459,9 @@ def test_closed_file_content_appears_atomically(run):
     with open(path, "r+b", buffering=0) as f:
         f.write(b"b" * (size // 4))
         seen = subprocess.run(reader, capture_output=True, timeout=60).stdout
-        assert seen == old, "another process saw a half-written file (neither old nor new content)"
+        same_bytes(seen, old, "another process read the file while it was open for writing (expected the old content)")
         f.seek(size - size // 4)
         f.write(b"b" * (size // 4))
     new = b"b" * (size // 4) + b"a" * (size // 2) + b"b" * (size // 4)
     seen = subprocess.run(reader, capture_output=True, timeout=60).stdout
-    assert seen == new, "the new content is not visible after close"
+    same_bytes(seen, new, "another process read the file after close (expected the new content)")
