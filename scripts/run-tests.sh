@@ -93,8 +93,11 @@ sweep() {
 # record NAME PASSED FAILED STATUS SECONDS LOGFILE
 record() {
 	local name=$1 p=$2 f=$3 status=$4 secs=$5 log=$6 leftovers
-	if [ "$status" = 124 ] || [ "$status" = 137 ]; then
+	if [ "$status" = 124 ]; then
 		echo "time limit reached" >>"$log"
+		f=$((f + 1))
+	elif [ "$status" -gt 128 ]; then
+		echo "killed by signal $((status - 128))" >>"$log"
 		f=$((f + 1))
 	elif [ "$status" != 0 ] && [ "$f" = 0 ]; then
 		echo "exited with status $status but reported no failure" >>"$log"
@@ -176,7 +179,7 @@ run_cli() {
 			f=1
 		fi
 		# A golden script may end its status with anything; the comparison decides.
-		[ "$status" = 124 ] || [ "$status" = 137 ] || status=0
+		[ "$status" = 124 ] || [ "$status" -gt 128 ] || status=0
 		record "cli/$name" $((1 - f)) "$f" "$status" $((SECONDS - start)) "$log"
 		rm -rf "$dir" "$got"
 	done
