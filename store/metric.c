@@ -376,7 +376,8 @@ static int decimal_scale(double v, int64_t *ret_m, int64_t *ret_corr)
 {
 	int s, r;
 
-	if (!isfinite(v))
+	/* A decimal's zero is +0.0. */
+	if (!isfinite(v) || (v == 0 && signbit(v)))
 		return SCALE_NONE;
 	s = v == 0 ? 0 : decimal_start(v);
 	if (s < -SCALE_LIMIT)
@@ -451,10 +452,12 @@ static bool shortest_try(double v, int p, char dig[20], int *exp)
  *
  * 1. A decimal of at most 15 digits at an exact scale, found as the codec
  *    finds one: the smallest such scale gives the fewest digits (a shorter
- *    decimal would sit at a smaller scale), and within 15 digits no two
- *    decimals of one scale are within an ulp, so it is also the nearest.
- * 2. Where every decimal of 15 digits has an exact scale (1e-8 <= v < 1e37),
- *    failing 1 means 16 digits, or else 17, which always read back.
+ *    decimal would sit at a smaller scale), and two decimals of one scale
+ *    with at most 15 digits are more than an ulp apart, so it is also the
+ *    nearest.
+ * 2. Where every decimal of 15 digits has an exact scale (1e-8 <= v < 1e37;
+ *    the test keeps a margin), failing 1 means 16 digits, or else 17, which
+ *    always read back.
  * 3. Elsewhere, binary search.
  */
 static int shortest_digits(double v, char dig[20], int *exp)
@@ -1174,6 +1177,7 @@ int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, si
 	/* Nothing but zero padding may follow. */
 	if ((r.pos + 7) / 8 != len || get_bits(&r, (8 - r.pos % 8) % 8) != 0 || r.bad)
 		return -EBADMSG;
-	memcpy(out, pts, n * sizeof(*pts));
+	if (n)
+		memcpy(out, pts, n * sizeof(*pts));
 	return (int)n;
 }

@@ -686,6 +686,7 @@ static void test_mblock_damage(void)
 	CHECK(mlfs_mblock_decode((const uint8_t *)"\x00\x00\x00", 3, out, 1) == -EBADMSG);
 	CHECK(mlfs_mblock_decode((const uint8_t *)"\x01\x01\x01", 3, out, 300) == -EBADMSG);
 	CHECK(mlfs_mblock_decode((const uint8_t *)"\x01\x00\x00", 3, out, 1) == 0);
+	CHECK(mlfs_mblock_decode((const uint8_t *)"\x01\x00\x00", 3, NULL, 0) == 0);
 
 	/* Random bytes behind a valid header: refused or decoded, never a crash. */
 	for (i = 0; i < 20000; i++) {
