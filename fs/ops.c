@@ -284,6 +284,14 @@ static void mlfs_getattr_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 	fuse_reply_attr(req, &st, TIMEOUT);
 }
 
+/* FUSE's setattr bits and ours. */
+static const unsigned set_map[][2] = {
+	{ FUSE_SET_ATTR_MODE, MLFS_SET_MODE },		{ FUSE_SET_ATTR_UID, MLFS_SET_UID },
+	{ FUSE_SET_ATTR_GID, MLFS_SET_GID },		{ FUSE_SET_ATTR_SIZE, MLFS_SET_SIZE },
+	{ FUSE_SET_ATTR_ATIME, MLFS_SET_ATIME },	{ FUSE_SET_ATTR_MTIME, MLFS_SET_MTIME },
+	{ FUSE_SET_ATTR_ATIME_NOW, MLFS_SET_ATIME_NOW }, { FUSE_SET_ATTR_MTIME_NOW, MLFS_SET_MTIME_NOW },
+};
+
 static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		      struct fuse_file_info *fi, struct stat *ret)
 {
@@ -307,22 +315,9 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
 			return refused(ino, NULL, &op, r);
 		to_set &= ~FUSE_SET_ATTR_SIZE;
 	}
-	if (to_set & FUSE_SET_ATTR_MODE)
-		set |= MLFS_SET_MODE;
-	if (to_set & FUSE_SET_ATTR_UID)
-		set |= MLFS_SET_UID;
-	if (to_set & FUSE_SET_ATTR_GID)
-		set |= MLFS_SET_GID;
-	if (to_set & FUSE_SET_ATTR_SIZE)
-		set |= MLFS_SET_SIZE;
-	if (to_set & FUSE_SET_ATTR_ATIME)
-		set |= MLFS_SET_ATIME;
-	if (to_set & FUSE_SET_ATTR_MTIME)
-		set |= MLFS_SET_MTIME;
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		set |= MLFS_SET_ATIME_NOW;
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		set |= MLFS_SET_MTIME_NOW;
+	for (size_t i = 0; i < sizeof(set_map) / sizeof(set_map[0]); i++)
+		if (to_set & set_map[i][0])
+			set |= set_map[i][1];
 	r = mlfs_setattr(store, &op, ino, attr, set, ret);
 	if (r)
 		return refused(ino, NULL, &op, r);

@@ -677,10 +677,10 @@ fail:
 	return r == -ENOENT ? 0 : r;
 }
 
-int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
-		size_t len)
+/* Begin a write transaction and read folder parent and its entry name into *dir and *in. */
+static int begin_entry(struct mlfs_store *s, uint64_t parent, const char *name, size_t len,
+		       MDB_txn **ret_txn, struct mlfs_inode *dir, struct mlfs_inode *in)
 {
-	struct mlfs_inode dir, in;
 	MDB_txn *txn;
 	uint64_t ino;
 	int r;
@@ -688,10 +688,39 @@ int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;
-	if ((r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL)) ||
+	if ((r = mlfs_ino_get(txn, s->idx, parent, dir, NULL)) ||
 	    (r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino)) ||
-	    (r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
-		goto fail;
+	    (r = mlfs_ino_get(txn, s->idx, ino, in, NULL))) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	*ret_txn = txn;
+	return 0;
+}
+
+/* After a change in folder parent that returned r: touch the folder and commit, or abort. */
+static int finish_entry(struct mlfs_store *s, struct mlfs_op *op, MDB_txn *txn, uint64_t parent,
+			int r)
+{
+	if (r == 0)
+		r = touch_dir(txn, s, op, parent);
+	if (r) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	return mlfs_store_commit(s, txn);
+}
+
+int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+		size_t len)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	int r;
+
+	r = begin_entry(s, parent, name, len, &txn, &dir, &in);
+	if (r)
+		return r;
 	switch (in.kind) {
 	case MLFS_K_TAG:
 	case MLFS_K_XTAG:
@@ -712,15 +741,7 @@ int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 			r = mlfs_refuse(op, -EPERM, "%s is part of the run and cannot be deleted",
 					kind_noun(in.kind));
 	}
-	if (r)
-		goto fail;
-	r = touch_dir(txn, s, op, parent);
-	if (r)
-		goto fail;
-	return mlfs_store_commit(s, txn);
-fail:
-	mlfs_txn_abort(txn);
-	return r;
+	return finish_entry(s, op, txn, parent, r);
 }
 
 int mlfs_rmdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
@@ -728,43 +749,26 @@ int mlfs_rmdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 {
 	struct mlfs_inode dir, in;
 	MDB_txn *txn;
-	uint64_t ino;
 	int r;
 
-	r = mlfs_txn_begin(s->idx, true, &txn);
+	r = begin_entry(s, parent, name, len, &txn, &dir, &in);
 	if (r)
 		return r;
-	if ((r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL)) ||
-	    (r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino)) ||
-	    (r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
-		goto fail;
-	if (!is_dir_kind(in.kind)) {
+	if (!is_dir_kind(in.kind))
 		r = -ENOTDIR;
-		goto fail;
-	}
-	if (in.kind == MLFS_K_EXP || in.kind == MLFS_K_RUN) {
-		r = mlfs_refuse(op, -ENOTEMPTY,
-				"%s keeps its record; move it to .trash to delete it",
+	else if (in.kind == MLFS_K_EXP || in.kind == MLFS_K_RUN)
+		r = mlfs_refuse(op, -ENOTEMPTY, "%s keeps its record; move it to .trash to delete it",
 				kind_noun(in.kind));
-		goto fail;
-	}
-	if (in.flags & MLFS_IF_TOP) {
+	else if (in.flags & MLFS_IF_TOP)
 		r = mlfs_refuse(op, -EPERM, "%s is part of the run and cannot be deleted",
 				kind_noun(in.kind));
-		goto fail;
-	}
-	r = mlfs_dir_has_children(txn, s->idx, ino);
+	else
+		r = mlfs_dir_has_children(txn, s->idx, in.ino);
 	if (r > 0)
 		r = -ENOTEMPTY;
-	if (r)
-		goto fail;
-	if ((r = drop_entry(txn, s, &dir, &in, name, len)) ||
-	    (r = touch_dir(txn, s, op, parent)))
-		goto fail;
-	return mlfs_store_commit(s, txn);
-fail:
-	mlfs_txn_abort(txn);
-	return r;
+	if (r == 0)
+		r = drop_entry(txn, s, &dir, &in, name, len);
+	return finish_entry(s, op, txn, parent, r);
 }
 
 /* May an entry of kind move from folder a to folder b? 0 or a refusal. */
