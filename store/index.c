@@ -93,7 +93,8 @@ int mlfs_index_open(const char *dir, unsigned flags, struct mlfs_index **ret)
 	    (rc = mdb_dbi_open(txn, "child", dbflags, &idx->child)) ||
 	    (rc = mdb_dbi_open(txn, "extent", dbflags, &idx->extent)) ||
 	    (rc = mdb_dbi_open(txn, "mblock", dbflags, &idx->mblock)) ||
-	    (rc = mdb_dbi_open(txn, "rkey", dbflags, &idx->rkey)))
+	    (rc = mdb_dbi_open(txn, "rkey", dbflags, &idx->rkey)) ||
+	    (rc = mdb_dbi_open(txn, "pending", dbflags, &idx->pending)))
 		goto fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;

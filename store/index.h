@@ -23,6 +23,9 @@
  *   rkey    run ino (u64 BE) . section byte . full key -> ino
  *           (a run's params, metrics and tags without walking key folders;
  *           the listing and the later search index read this)
+ *   pending chunk hash (16) . owner (u64 BE) -> int64 ms
+ *           chunks an open artifact has put but not yet committed; gc
+ *           keeps them (see gc.h for who owns an entry and when it is stale)
  *
  * Keys are big-endian so that LMDB's byte order is numeric order; records
  * are in host order (an LMDB file is not portable across byte orders anyway).
@@ -66,6 +69,13 @@ enum mlfs_kind {
 	MLFS_K_ADIR,      /* artifacts/ and folders below it */
 	MLFS_K_AFILE,     /* artifact file */
 	MLFS_K_ALINK,     /* artifact symlink */
+	MLFS_K_MODELS,    /* /models */
+	MLFS_K_MODEL,     /* /models/<name> */
+	MLFS_K_VERSION,   /* /models/<name>/<N> */
+	MLFS_K_SOURCE,    /* <version>/source: "<experiment>/<run>" */
+	MLFS_K_STAGE,     /* <version>/stage */
+	MLFS_K_ALIASES,   /* /models/<name>/aliases */
+	MLFS_K_MLINK,     /* a model's Staging, Production, latest or alias symlink */
 	MLFS_K_LAST,
 };
 
@@ -118,9 +128,19 @@ struct mlfs_inode {
 			uint32_t tail_n;   /* points in the last block */
 			uint32_t pad;
 		} metric;
+		struct {
+			uint64_t next_version;
+		} model;
+		struct {
+			uint64_t number;
+			uint32_t stage;     /* enum mlfs_stage */
+			uint32_t pad;
+			uint64_t model;     /* the model's ino */
+			int64_t created_ms;
+		} version;
 		uint8_t raw[48];
 	} u;
-	uint64_t reserved;
+	int64_t deleted_ms; /* an experiment or run moved to .trash, and when; 0 if not */
 };
 _Static_assert(sizeof(struct mlfs_inode) == 128, "inode record layout is on disk");
 
@@ -142,7 +162,7 @@ _Static_assert(sizeof(struct mlfs_mblock_hdr) == 8, "metric block header layout 
 
 struct mlfs_index {
 	MDB_env *env;
-	MDB_dbi info, inode, dirent, child, extent, mblock, rkey;
+	MDB_dbi info, inode, dirent, child, extent, mblock, rkey, pending;
 };
 
 enum mlfs_index_flags {
