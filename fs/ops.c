@@ -35,6 +35,7 @@
 #include "errlog.h"
 #include "series.h"
 #include "store.h"
+#include "trash.h"
 #include "tree.h"
 #include "value.h"
 
@@ -123,7 +124,7 @@ static void reply_err(fuse_req_t req, int r)
 
 static bool is_virtual(fuse_ino_t ino)
 {
-	return ino >= 2 && ino < MLFS_FIRST_INO;
+	return ino == VINO_DIR || ino == VINO_ERRORS || ino == VINO_PID;
 }
 
 static int render_pid(char *buf, size_t cap)
@@ -227,6 +228,8 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct stat *st)
 {
 	if (parent == FUSE_ROOT_ID && !strcmp(name, ".mlfs"))
 		return virtual_stat(VINO_DIR, st);
+	if (parent == FUSE_ROOT_ID && !strcmp(name, ".trash"))
+		return mlfs_getattr(store, MLFS_TRASH_INO, st);
 	if (parent == VINO_DIR) {
 		if (!strcmp(name, "errors"))
 			return virtual_stat(VINO_ERRORS, st);
@@ -238,12 +241,10 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct stat *st)
 		return -ENOTDIR;
 	if (!strcmp(name, ".") || !strcmp(name, "..")) {
 		/* NFS export asks for these to find a parent from a file handle. */
-		struct mlfs_inode in;
-		int r = mlfs_inode_of(store, parent, &in);
+		uint64_t up = parent;
+		int r = name[1] ? mlfs_parent(store, parent, &up) : 0;
 
-		if (r)
-			return r;
-		return mlfs_getattr(store, name[1] ? in.parent : parent, st);
+		return r ? r : mlfs_getattr(store, up, st);
 	}
 	return mlfs_lookup(store, parent, name, strlen(name), st);
 }
@@ -1010,7 +1011,7 @@ static int dir_child(void *ctx, const char *name, size_t len, const struct stat 
 	return dir_add(ctx, nm, st, next, true);
 }
 
-/* Offsets: "." 1, ".." 2, ".mlfs" 3 (root only), then children (ino + 1). */
+/* Offsets: "." 1, ".." 2, ".mlfs" 3 and ".trash" 4 (root only), then children (ino + 1). */
 static int do_readdir(fuse_ino_t ino, off_t off, struct dirbuf *d)
 {
 	struct stat st;
@@ -1041,12 +1042,12 @@ static int do_readdir(fuse_ino_t ino, off_t off, struct dirbuf *d)
 			return 0;
 	}
 	if (off < 2) {
-		struct mlfs_inode in;
+		uint64_t up;
 
-		r = mlfs_inode_of(store, ino, &in);
+		r = mlfs_parent(store, ino, &up);
 		if (r)
 			return r;
-		st.st_ino = in.parent;
+		st.st_ino = up;
 		if (dir_add(d, "..", &st, 2, false))
 			return 0;
 	}
@@ -1057,7 +1058,14 @@ static int do_readdir(fuse_ino_t ino, off_t off, struct dirbuf *d)
 		if (dir_add(d, ".mlfs", &st, 3, true))
 			return 0;
 	}
-	return mlfs_readdir(store, ino, off < 3 ? 3 : off, dir_child, d);
+	if (off < 4 && ino == FUSE_ROOT_ID) {
+		r = mlfs_getattr(store, MLFS_TRASH_INO, &st);
+		if (r)
+			return r;
+		if (dir_add(d, ".trash", &st, 4, true))
+			return 0;
+	}
+	return mlfs_readdir(store, ino, off < 4 ? 4 : off, dir_child, d);
 }
 
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)

@@ -444,22 +444,21 @@ int mlfs_rkey_walk(MDB_txn *txn, struct mlfs_index *idx, uint64_t run, char sect
 
 int mlfs_range_del(MDB_txn *txn, MDB_dbi dbi, uint64_t ino)
 {
-	uint8_t kb[16];
+	uint8_t kb[8];
 	MDB_cursor *cur;
-	MDB_val k = { 16, kb }, v;
+	MDB_val k = { 8, kb }, v;
 	int rc;
 
 	mlfs_be64_put(kb, ino);
-	mlfs_be64_put(kb + 8, 0);
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc)
 		return mlfs_mdb_err(rc);
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == 16 && mlfs_be64_get(k.mv_data) == ino) {
+	while (rc == 0 && k.mv_size >= 8 && mlfs_be64_get(k.mv_data) == ino) {
 		rc = mdb_cursor_del(cur, 0);
 		if (rc)
 			break;
-		k.mv_size = 16;
+		k.mv_size = 8;
 		k.mv_data = kb;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	}

@@ -110,6 +110,7 @@ struct mlfs_inode {
 		struct {
 			uint64_t id;        /* MLflow's experiment_id */
 			int64_t created_ms;
+			uint64_t ndeleted;  /* its runs in .trash */
 		} exp;
 		struct {
 			uint8_t id[16];     /* run id, shown as 32 hex */
@@ -237,7 +238,7 @@ typedef int (*mlfs_rkey_fn)(void *ctx, const char *key, size_t len, uint64_t ino
 int mlfs_rkey_walk(MDB_txn *txn, struct mlfs_index *idx, uint64_t run, char section,
 		   mlfs_rkey_fn fn, void *ctx);
 
-/* Delete every record of ino in a two-part-key database (extent, mblock). */
+/* Delete every record whose key starts with ino (u64 BE): extent, mblock, rkey. */
 int mlfs_range_del(MDB_txn *txn, MDB_dbi dbi, uint64_t ino);
 
 #endif

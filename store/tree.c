@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "names.h"
+#include "trash.h"
 #include "value.h"
 
 #define DIR_MODE (S_IFDIR | 0755)
@@ -161,16 +162,83 @@ int mlfs_inode_of(struct mlfs_store *s, uint64_t ino, struct mlfs_inode *ret)
 	return r;
 }
 
+static bool is_trash_ino(uint64_t ino)
+{
+	return ino == MLFS_TRASH_INO || (ino & MLFS_VIEW_BIT);
+}
+
+/* An experiment or run in .trash: hidden from its own folder. */
+static bool in_trash(const struct mlfs_inode *in)
+{
+	return (in->kind == MLFS_K_EXP || in->kind == MLFS_K_RUN) && in->deleted_ms;
+}
+
+static int stat_ino(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, struct stat *ret);
+
+/* The .trash folder (like the root) and a live experiment's view of its deleted runs. */
+static int stat_trash(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, struct stat *ret)
+{
+	struct mlfs_inode in;
+	int r;
+
+	if (ino == MLFS_TRASH_INO) {
+		r = stat_ino(s, txn, MLFS_ROOT_INO, ret);
+	} else {
+		r = mlfs_ino_get(txn, s->idx, ino & ~MLFS_VIEW_BIT, &in, NULL);
+		if (r == 0 && (in.kind != MLFS_K_EXP || in.deleted_ms))
+			r = -ENOENT;
+		if (r == 0)
+			r = mlfs_stat_txn(s, txn, &in, NULL, ret);
+	}
+	if (r)
+		return r;
+	ret->st_ino = ino;
+	return 0;
+}
+
 static int stat_ino(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, struct stat *ret)
 {
 	struct mlfs_inode in;
 	const char *payload;
 	int r;
 
+	if (is_trash_ino(ino))
+		return stat_trash(s, txn, ino, ret);
 	r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
 	if (r)
 		return r;
 	return mlfs_stat_txn(s, txn, &in, payload, ret);
+}
+
+int mlfs_parent(struct mlfs_store *s, uint64_t ino, uint64_t *ret)
+{
+	struct mlfs_inode in, up;
+	MDB_txn *txn;
+	int r;
+
+	if (ino == MLFS_TRASH_INO || ino == MLFS_ROOT_INO) {
+		*ret = MLFS_ROOT_INO;
+		return 0;
+	}
+	if (ino & MLFS_VIEW_BIT) {
+		*ret = MLFS_TRASH_INO;
+		return 0;
+	}
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	if (r == 0 && in_trash(&in) && in.kind == MLFS_K_EXP) {
+		*ret = MLFS_TRASH_INO;
+	} else if (r == 0 && in_trash(&in)) {
+		r = mlfs_ino_get(txn, s->idx, in.parent, &up, NULL);
+		if (r == 0)
+			*ret = up.deleted_ms ? up.ino : up.ino | MLFS_VIEW_BIT;
+	} else if (r == 0) {
+		*ret = in.parent;
+	}
+	mlfs_txn_abort(txn);
+	return r;
 }
 
 int mlfs_getattr(struct mlfs_store *s, uint64_t ino, struct stat *ret)
@@ -186,11 +254,42 @@ int mlfs_getattr(struct mlfs_store *s, uint64_t ino, struct stat *ret)
 	return r;
 }
 
+/* Look name up in parent as the tree shows it: .trash and views included, trashed entries hidden. */
+static int lookup_txn(struct mlfs_store *s, MDB_txn *txn, uint64_t parent, const char *name,
+		      size_t len, struct stat *ret)
+{
+	struct mlfs_inode in;
+	const char *payload;
+	uint64_t ino, dir = parent;
+	int r;
+
+	if (parent == MLFS_TRASH_INO)
+		dir = MLFS_ROOT_INO;
+	else if (parent & MLFS_VIEW_BIT)
+		dir = parent & ~MLFS_VIEW_BIT;
+	r = mlfs_dirent_get(txn, s->idx, dir, name, len, &ino);
+	if (r == 0)
+		r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
+	if (r)
+		return r;
+	if (parent == MLFS_TRASH_INO) {
+		if (in.kind != MLFS_K_EXP)
+			return -ENOENT;
+		if (!in.deleted_ms)
+			return stat_trash(s, txn, ino | MLFS_VIEW_BIT, ret);
+	} else if (parent & MLFS_VIEW_BIT) {
+		if (in.kind != MLFS_K_RUN || !in.deleted_ms)
+			return -ENOENT;
+	} else if (in_trash(&in)) {
+		return -ENOENT;
+	}
+	return mlfs_stat_txn(s, txn, &in, payload, ret);
+}
+
 int mlfs_lookup(struct mlfs_store *s, uint64_t parent, const char *name, size_t len,
 		struct stat *ret)
 {
 	MDB_txn *txn;
-	uint64_t ino;
 	int r;
 
 	if (len > MLFS_NAME_MAX)
@@ -198,9 +297,7 @@ int mlfs_lookup(struct mlfs_store *s, uint64_t parent, const char *name, size_t 
 	r = mlfs_txn_begin(s->idx, false, &txn);
 	if (r)
 		return r;
-	r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino);
-	if (r == 0)
-		r = stat_ino(s, txn, ino, ret);
+	r = lookup_txn(s, txn, parent, name, len, ret);
 	mlfs_txn_abort(txn);
 	return r;
 }
@@ -410,6 +507,25 @@ static int copy_name(char *buf, const char *name, size_t len)
 	return 0;
 }
 
+static int trash_refusal(struct mlfs_op *op)
+{
+	return mlfs_refuse(op, -EPERM, "the trash changes only by mv in and out of it; "
+				       "mlfs gc --purge empties it");
+}
+
+/* -EEXIST, saying so when the name is held by something in .trash. */
+static int name_taken(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t ino)
+{
+	struct mlfs_inode in;
+
+	if (mlfs_ino_get(txn, s->idx, ino, &in, NULL) == 0 && in_trash(&in))
+		return mlfs_refuse(op, -EEXIST,
+				   "a deleted %s holds that name until it is purged "
+				   "(mlfs gc --purge) or restored",
+				   in.kind == MLFS_K_EXP ? "experiment" : "run");
+	return -EEXIST;
+}
+
 int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
 	       size_t len, mode_t mode, struct stat *ret)
 {
@@ -422,6 +538,8 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 	r = copy_name(nm, name, len);
 	if (r)
 		return mlfs_refuse(op, r, "name is %zu bytes; the limit is %d", len, MLFS_NAME_MAX);
+	if (is_trash_ino(parent))
+		return trash_refusal(op);
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;
@@ -429,7 +547,7 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 	if (r)
 		goto fail;
 	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &dummy) == 0) {
-		r = -EEXIST;
+		r = name_taken(txn, s, op, dummy);
 		goto fail;
 	}
 	switch (dir.kind) {
@@ -498,6 +616,8 @@ int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 	r = copy_name(nm, name, len);
 	if (r)
 		return mlfs_refuse(op, r, "name is %zu bytes; the limit is %d", len, MLFS_NAME_MAX);
+	if (is_trash_ino(parent))
+		return trash_refusal(op);
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;
@@ -685,6 +805,8 @@ static int begin_entry(struct mlfs_store *s, uint64_t parent, const char *name, 
 	uint64_t ino;
 	int r;
 
+	if (is_trash_ino(parent))
+		return -EPERM;
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;
@@ -720,7 +842,7 @@ int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 
 	r = begin_entry(s, parent, name, len, &txn, &dir, &in);
 	if (r)
-		return r;
+		return r == -EPERM ? trash_refusal(op) : r;
 	switch (in.kind) {
 	case MLFS_K_TAG:
 	case MLFS_K_XTAG:
@@ -753,7 +875,7 @@ int mlfs_rmdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 
 	r = begin_entry(s, parent, name, len, &txn, &dir, &in);
 	if (r)
-		return r;
+		return r == -EPERM ? trash_refusal(op) : r;
 	if (!is_dir_kind(in.kind))
 		r = -ENOTDIR;
 	else if (in.kind == MLFS_K_EXP || in.kind == MLFS_K_RUN)
@@ -800,6 +922,49 @@ static int rename_allowed(struct mlfs_op *op, const struct mlfs_inode *a,
 	return mlfs_refuse(op, -EPERM, "%s cannot be renamed", kind_noun(in->kind));
 }
 
+/*
+ * A move into or out of .trash: an experiment between the root and .trash,
+ * a run between its experiment and that experiment's place in .trash, the
+ * name unchanged.  It deletes or restores.
+ */
+static int trash_move(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+		      size_t len, uint64_t newparent, const char *newname, size_t newlen)
+{
+	struct mlfs_inode in;
+	MDB_txn *txn;
+	uint64_t dir, ino;
+	bool deleting = is_trash_ino(newparent);
+	int r;
+
+	if (len != newlen || memcmp(name, newname, len))
+		return mlfs_refuse(op, -EINVAL, "a deleted experiment or run keeps its name; "
+						"rename it before or after");
+	if (is_trash_ino(parent) == deleting)
+		return trash_refusal(op);
+	dir = deleting ? parent : newparent;
+	if (!deleting && ((parent == MLFS_TRASH_INO) != (newparent == MLFS_ROOT_INO) ||
+			  (parent != MLFS_TRASH_INO && (parent & ~MLFS_VIEW_BIT) != newparent)))
+		return mlfs_refuse(op, -EPERM, "a run goes back to its own experiment");
+	if (deleting && ((newparent == MLFS_TRASH_INO) != (parent == MLFS_ROOT_INO) ||
+			 (newparent != MLFS_TRASH_INO && (newparent & ~MLFS_VIEW_BIT) != parent)))
+		return mlfs_refuse(op, -EPERM,
+				   "an experiment goes to .trash/, a run to .trash/<its experiment>/");
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	r = mlfs_dirent_get(txn, s->idx, dir, name, len, &ino);
+	if (r == 0)
+		r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	mlfs_txn_abort(txn);
+	if (r)
+		return r;
+	if (in.kind != MLFS_K_EXP && in.kind != MLFS_K_RUN)
+		return mlfs_refuse(op, -EPERM, "only experiments and runs go to .trash");
+	if ((in.deleted_ms != 0) == deleting)
+		return -ENOENT; /* the tree does not show it where the move starts */
+	return mlfs_trash_set(s, op, ino, deleting);
+}
+
 int mlfs_rename(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
 		size_t len, uint64_t newparent, const char *newname, size_t newlen,
 		unsigned flags)
@@ -811,6 +976,8 @@ int mlfs_rename(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 
 	if (newlen > MLFS_NAME_MAX)
 		return -ENAMETOOLONG;
+	if (is_trash_ino(parent) || is_trash_ino(newparent))
+		return trash_move(s, op, parent, name, len, newparent, newname, newlen);
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;
@@ -819,6 +986,10 @@ int mlfs_rename(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 	    (r = mlfs_dirent_get(txn, s->idx, parent, name, len, &ino)) ||
 	    (r = mlfs_ino_get(txn, s->idx, ino, &in, NULL)))
 		goto fail;
+	if (in_trash(&in)) {
+		r = -ENOENT;
+		goto fail;
+	}
 	r = rename_allowed(op, &a, &b, &in, newname, newlen);
 	if (r)
 		goto fail;
@@ -846,7 +1017,9 @@ int mlfs_rename(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 		if (r)
 			goto fail;
 		if (old.kind == MLFS_K_EXP || old.kind == MLFS_K_RUN) {
-			r = mlfs_refuse(op, -EEXIST, "%s of that name exists", kind_noun(old.kind));
+			r = in_trash(&old) ? name_taken(txn, s, op, oldino)
+					   : mlfs_refuse(op, -EEXIST, "%s of that name exists",
+							 kind_noun(old.kind));
 			goto fail;
 		}
 		if (is_dir_kind(old.kind) != is_dir_kind(in.kind)) {
@@ -935,17 +1108,39 @@ struct readdir_ctx {
 	MDB_txn *txn;
 	mlfs_readdir_fn fn;
 	void *ctx;
+	uint64_t listing; /* the folder as the caller named it (.trash, a view, or real) */
 };
 
 static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
 {
 	struct readdir_ctx *rc = c;
+	struct mlfs_inode in;
+	const char *payload;
 	struct stat st;
 	int r;
 
-	r = stat_ino(rc->s, rc->txn, ino, &st);
+	r = mlfs_ino_get(rc->txn, rc->s->idx, ino, &in, &payload);
 	if (r == -ENOENT)
 		return 0;
+	if (r)
+		return r;
+	if (rc->listing == MLFS_TRASH_INO) {
+		/* deleted experiments, and live ones that have deleted runs (as views) */
+		if (in.kind != MLFS_K_EXP || (!in.deleted_ms && !in.u.exp.ndeleted))
+			return 0;
+		if (!in.deleted_ms)
+			r = stat_trash(rc->s, rc->txn, ino | MLFS_VIEW_BIT, &st);
+		else
+			r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
+	} else if (rc->listing & MLFS_VIEW_BIT) {
+		if (in.kind != MLFS_K_RUN || !in.deleted_ms)
+			return 0;
+		r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
+	} else {
+		if (in_trash(&in))
+			return 0;
+		r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
+	}
 	if (r)
 		return r;
 	return rc->fn(rc->ctx, name, len, &st, ino + 1);
@@ -953,21 +1148,30 @@ static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
 
 int mlfs_readdir(struct mlfs_store *s, uint64_t ino, uint64_t from, mlfs_readdir_fn fn, void *ctx)
 {
-	struct readdir_ctx rc = { s, NULL, fn, ctx };
+	struct readdir_ctx rc = { s, NULL, fn, ctx, ino };
 	struct mlfs_inode in;
 	struct stat st;
+	uint64_t dir = ino;
 	int r;
 
 	r = mlfs_txn_begin(s->idx, false, &rc.txn);
 	if (r)
 		return r;
-	r = mlfs_ino_get(rc.txn, s->idx, ino, &in, NULL);
+	if (ino == MLFS_TRASH_INO)
+		dir = MLFS_ROOT_INO;
+	else if (ino & MLFS_VIEW_BIT)
+		dir = ino & ~MLFS_VIEW_BIT;
+	r = mlfs_ino_get(rc.txn, s->idx, dir, &in, NULL);
 	if (r)
 		goto out;
 	if (!is_dir_kind(in.kind)) {
 		r = -ENOTDIR;
 		goto out;
 	}
+	if (ino == MLFS_TRASH_INO)
+		in.parent = MLFS_ROOT_INO;
+	else if (ino & MLFS_VIEW_BIT)
+		in.parent = MLFS_TRASH_INO;
 	if (from < 1) {
 		r = stat_ino(s, rc.txn, ino, &st);
 		if (r == 0)
@@ -982,7 +1186,7 @@ int mlfs_readdir(struct mlfs_store *s, uint64_t ino, uint64_t from, mlfs_readdir
 		if (r)
 			goto out;
 	}
-	r = mlfs_dir_walk(rc.txn, s->idx, ino, from < 2 ? 0 : from, readdir_one, &rc);
+	r = mlfs_dir_walk(rc.txn, s->idx, dir, from < 2 ? 0 : from, readdir_one, &rc);
 out:
 	mlfs_txn_abort(rc.txn);
 	return r == 1 ? 0 : r;
@@ -994,17 +1198,24 @@ int mlfs_path(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, char *buf, size_
 	size_t pos = cap - 1;
 	const char *name;
 	size_t len;
+	bool trashed = false;
 	int r, depth = 0;
 
-	if (cap == 0)
+	if (cap < 8)
 		return -ENOBUFS;
 	buf[pos] = 0;
+	if (ino == MLFS_TRASH_INO) {
+		snprintf(buf, cap, ".trash");
+		return 6;
+	}
+	ino &= ~MLFS_VIEW_BIT;
 	while (ino != MLFS_ROOT_INO) {
 		if (++depth > 4096)
 			return MLFS_E_CORRUPT;
 		r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
 		if (r)
 			return r;
+		trashed |= in_trash(&in);
 		r = mlfs_child_name(txn, s->idx, in.parent, ino, &name, &len);
 		if (r)
 			return r;
@@ -1015,6 +1226,12 @@ int mlfs_path(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, char *buf, size_
 		pos -= len;
 		memcpy(buf + pos, name, len);
 		ino = in.parent;
+	}
+	if (trashed) {
+		if (pos < 7)
+			return -ENAMETOOLONG;
+		pos -= 7;
+		memcpy(buf + pos, ".trash/", 7);
 	}
 	memmove(buf, buf + pos, cap - pos);
 	return (int)(cap - 1 - pos);

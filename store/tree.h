@@ -94,7 +94,10 @@ int mlfs_path(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, char *buf, size_
 /* The same in a transaction of its own; on failure buf holds "#<ino>". */
 void mlfs_path_of(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap);
 
-/* Find a path's inode from the root ("exp1/run42"). */
+/* The folder that shows ino: its parent, or .trash or a view for what is in the trash. */
+int mlfs_parent(struct mlfs_store *s, uint64_t ino, uint64_t *ret);
+
+/* Find a path's inode from the root ("exp1/run42"), trashed entries included. */
 int mlfs_resolve(struct mlfs_store *s, MDB_txn *txn, const char *path, struct mlfs_inode *ret);
 
 #endif

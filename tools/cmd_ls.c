@@ -168,8 +168,8 @@ static int put_run(void *c, uint64_t ino, const char *name, size_t len)
 	r = mlfs_ino_get(x->txn, x->s->idx, ino, &run, NULL);
 	if (r)
 		return r;
-	if (run.kind != MLFS_K_RUN)
-		return 0;
+	if (run.kind != MLFS_K_RUN || run.deleted_ms)
+		return 0; /* what is in .trash is not listed, as MLflow's search shows active runs */
 	row = table_row(&x->t);
 	if (row < 0)
 		return row;
@@ -197,7 +197,7 @@ static int put_exp(void *c, uint64_t ino, const char *name, size_t len)
 	int r, row;
 
 	r = mlfs_ino_get(x->txn, x->s->idx, ino, &exp, NULL);
-	if (r || exp.kind != MLFS_K_EXP)
+	if (r || exp.kind != MLFS_K_EXP || exp.deleted_ms)
 		return r;
 	row = table_row(&x->t);
 	if (row < 0)
