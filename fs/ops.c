@@ -33,6 +33,7 @@
 #include "daemon.h"
 #include "err.h"
 #include "errlog.h"
+#include "registry.h"
 #include "series.h"
 #include "store.h"
 #include "trash.h"
@@ -308,6 +309,9 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
 	if (r)
 		return r;
 	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MLFS_K_AFILE) {
+		r = mlfs_reg_writable(store, &op, ino);
+		if (r)
+			return refused(ino, NULL, &op, r);
 		if (fi && fh_of(fi)->type == FH_AFILE)
 			r = mlfs_afile_truncate(fh_of(fi)->af, attr->st_size);
 		else
@@ -573,6 +577,8 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 	switch (in.kind) {
 	case MLFS_K_AFILE:
 		f->type = FH_AFILE;
+		if (writing && (r = mlfs_reg_writable(store, op, ino)))
+			goto fail;
 		r = mlfs_afile_open(store, ino, fi->flags, &f->af);
 		if (r)
 			goto fail;
@@ -597,6 +603,8 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 	case MLFS_K_TAG:
 	case MLFS_K_XTAG:
 	case MLFS_K_STATUS:
+	case MLFS_K_SOURCE:
+	case MLFS_K_STAGE:
 		f->type = FH_VALUE;
 		if (writing && (fi->flags & O_TRUNC)) {
 			f->trunc_pending = true;

@@ -81,7 +81,9 @@ enum mlfs_kind {
 
 enum mlfs_inode_flags {
 	MLFS_IF_TOP = 1 << 0,       /* the fixed folder of a run or experiment (params/, artifacts/...) */
-	MLFS_IF_VALUE_SET = 1 << 1, /* a param or tag that has been given a value */
+	MLFS_IF_VALUE_SET = 1 << 1, /* a param, tag or source that has been given a value */
+	MLFS_IF_FROZEN = 1 << 2,    /* a model version whose stage has left None */
+	MLFS_IF_ALIAS = 1 << 3,     /* a link in a model's aliases/ */
 };
 
 /* Sections of the rkey database. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "registry.h"
 
 #define MARKER "mlfs-store"
 #define MARKER_TEXT "mlfs store format 1\n"
@@ -113,6 +114,14 @@ static int make_root(struct mlfs_index *idx)
 	root.parent = MLFS_ROOT_INO;
 	root.atime_ns = root.mtime_ns = root.ctime_ns = now;
 	r = mlfs_ino_put(txn, idx, &root, NULL, 0);
+	if (r == 0) {
+		/* The registry's folder; the store is not open yet, so a bare one will do. */
+		struct mlfs_store bare = { .idx = idx };
+		struct mlfs_op op;
+
+		mlfs_op_init(&op, root.uid, root.gid);
+		r = mlfs_reg_init(txn, &bare, &op);
+	}
 	if (r) {
 		mlfs_txn_abort(txn);
 		return r;

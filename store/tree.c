@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "names.h"
+#include "registry.h"
 #include "trash.h"
 #include "value.h"
 
@@ -27,6 +28,10 @@ static bool is_dir_kind(int k)
 	case MLFS_K_METRICS:
 	case MLFS_K_TAGS:
 	case MLFS_K_ADIR:
+	case MLFS_K_MODELS:
+	case MLFS_K_MODEL:
+	case MLFS_K_VERSION:
+	case MLFS_K_ALIASES:
 		return true;
 	}
 	return false;
@@ -99,6 +104,20 @@ static const char *kind_noun(int k)
 		return "an artifact";
 	case MLFS_K_ALINK:
 		return "a symlink";
+	case MLFS_K_MODELS:
+		return "models";
+	case MLFS_K_MODEL:
+		return "a model";
+	case MLFS_K_VERSION:
+		return "a model version";
+	case MLFS_K_SOURCE:
+		return "source";
+	case MLFS_K_STAGE:
+		return "stage";
+	case MLFS_K_ALIASES:
+		return "aliases";
+	case MLFS_K_MLINK:
+		return "a model's link";
 	}
 	return "this entry";
 }
@@ -135,6 +154,10 @@ int mlfs_stat_txn(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *i
 		break;
 	case MLFS_K_ALINK:
 		st.st_size = in->payload_len;
+		break;
+	case MLFS_K_MLINK:
+		n = mlfs_reg_link_target(in, payload, buf, sizeof(buf));
+		st.st_size = n > 0 ? n : 0;
 		break;
 	default:
 		if (mlfs_kind_is_value(in->kind)) {
@@ -323,7 +346,7 @@ static int new_inode(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, int
 }
 
 /* Make an inode of kind under parent as name, with payload. */
-static int add_child(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t parent,
+int mlfs_add_child(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t parent,
 		     const char *name, int kind, mode_t mode, unsigned flags, const void *payload,
 		     size_t plen, struct mlfs_inode *ret)
 {
@@ -383,9 +406,9 @@ static int make_experiment(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *o
 	exp.u.exp.created_ms = op->now_ns / 1000000;
 	if ((r = mlfs_ino_put(txn, s->idx, &exp, NULL, 0)) ||
 	    (r = mlfs_dirent_add(txn, s->idx, MLFS_ROOT_INO, name, strlen(name), exp.ino)) ||
-	    (r = add_child(txn, s, op, exp.ino, "meta", MLFS_K_EXP_META, S_IFREG | 0444, 0, NULL,
+	    (r = mlfs_add_child(txn, s, op, exp.ino, "meta", MLFS_K_EXP_META, S_IFREG | 0444, 0, NULL,
 			   0, NULL)) ||
-	    (r = add_child(txn, s, op, exp.ino, "tags", MLFS_K_XTAGS, DIR_MODE, MLFS_IF_TOP, NULL,
+	    (r = mlfs_add_child(txn, s, op, exp.ino, "tags", MLFS_K_XTAGS, DIR_MODE, MLFS_IF_TOP, NULL,
 			   0, NULL)))
 		return r;
 	*ret = exp;
@@ -410,17 +433,17 @@ static int make_run(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint
 	user_name(op->uid, user, sizeof(user));
 	if ((r = mlfs_ino_put(txn, s->idx, &run, user, strlen(user))) ||
 	    (r = mlfs_dirent_add(txn, s->idx, exp, name, strlen(name), run.ino)) ||
-	    (r = add_child(txn, s, op, run.ino, "params", MLFS_K_PARAMS, DIR_MODE, MLFS_IF_TOP,
+	    (r = mlfs_add_child(txn, s, op, run.ino, "params", MLFS_K_PARAMS, DIR_MODE, MLFS_IF_TOP,
 			   NULL, 0, NULL)) ||
-	    (r = add_child(txn, s, op, run.ino, "metrics", MLFS_K_METRICS, DIR_MODE, MLFS_IF_TOP,
+	    (r = mlfs_add_child(txn, s, op, run.ino, "metrics", MLFS_K_METRICS, DIR_MODE, MLFS_IF_TOP,
 			   NULL, 0, NULL)) ||
-	    (r = add_child(txn, s, op, run.ino, "tags", MLFS_K_TAGS, DIR_MODE, MLFS_IF_TOP, NULL,
+	    (r = mlfs_add_child(txn, s, op, run.ino, "tags", MLFS_K_TAGS, DIR_MODE, MLFS_IF_TOP, NULL,
 			   0, NULL)) ||
-	    (r = add_child(txn, s, op, run.ino, "artifacts", MLFS_K_ADIR, DIR_MODE, MLFS_IF_TOP,
+	    (r = mlfs_add_child(txn, s, op, run.ino, "artifacts", MLFS_K_ADIR, DIR_MODE, MLFS_IF_TOP,
 			   NULL, 0, NULL)) ||
-	    (r = add_child(txn, s, op, run.ino, "status", MLFS_K_STATUS, S_IFREG | 0644, 0, NULL,
+	    (r = mlfs_add_child(txn, s, op, run.ino, "status", MLFS_K_STATUS, S_IFREG | 0644, 0, NULL,
 			   0, NULL)) ||
-	    (r = add_child(txn, s, op, run.ino, "meta", MLFS_K_RUN_META, S_IFREG | 0444, 0, NULL,
+	    (r = mlfs_add_child(txn, s, op, run.ino, "meta", MLFS_K_RUN_META, S_IFREG | 0444, 0, NULL,
 			   0, NULL)))
 		return r;
 	*ret = run;
@@ -579,12 +602,20 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 		r = r < 0 ? key_error(op, r) : check_key(op, key, (size_t)r);
 		if (r)
 			goto fail;
-		r = add_child(txn, s, op, parent, nm, dir.kind, S_IFDIR | (mode & 07777), 0, NULL,
+		r = mlfs_add_child(txn, s, op, parent, nm, dir.kind, S_IFDIR | (mode & 07777), 0, NULL,
 			      0, &in);
 		break;
 	case MLFS_K_ADIR:
-		r = add_child(txn, s, op, parent, nm, MLFS_K_ADIR, S_IFDIR | (mode & 07777), 0,
-			      NULL, 0, &in);
+		r = mlfs_reg_frozen(txn, s, op, &dir);
+		if (r == 0)
+			r = mlfs_add_child(txn, s, op, parent, nm, MLFS_K_ADIR,
+					   S_IFDIR | (mode & 07777), 0, NULL, 0, &in);
+		break;
+	case MLFS_K_MODELS:
+		r = mlfs_reg_model(txn, s, op, parent, nm, mode, &in);
+		break;
+	case MLFS_K_MODEL:
+		r = mlfs_reg_version(txn, s, op, &dir, nm, mode, &in);
 		break;
 	default:
 		r = mlfs_refuse(op, is_dir_kind(dir.kind) ? -EPERM : -ENOTDIR,
@@ -633,15 +664,17 @@ int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 		return mlfs_getattr(s, ino, ret);
 	}
 	if (dir.kind == MLFS_K_ADIR) {
-		r = add_child(txn, s, op, parent, nm, MLFS_K_AFILE, S_IFREG | (mode & 07777), 0,
-			      NULL, 0, &in);
+		r = mlfs_reg_frozen(txn, s, op, &dir);
+		if (r == 0)
+			r = mlfs_add_child(txn, s, op, parent, nm, MLFS_K_AFILE,
+					   S_IFREG | (mode & 07777), 0, NULL, 0, &in);
 	} else if (is_key_dir(dir.kind)) {
 		kind = key_file_kind(dir.kind);
 		klen = key_of(txn, s, &dir, name, len, key, sizeof(key), &owner);
 		r = klen < 0 ? key_error(op, klen) : check_key(op, key, (size_t)klen);
 		if (r)
 			goto fail;
-		r = add_child(txn, s, op, parent, nm, kind, S_IFREG | (mode & 0777), 0, NULL, 0,
+		r = mlfs_add_child(txn, s, op, parent, nm, kind, S_IFREG | (mode & 0777), 0, NULL, 0,
 			      &in);
 		if (r == 0 && kind != MLFS_K_XTAG)
 			r = mlfs_rkey_put(txn, s->idx, owner, key_section(kind), key, klen, in.ino);
@@ -693,11 +726,13 @@ int mlfs_symlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, cons
 		r = -EEXIST;
 		goto fail;
 	}
-	if (dir.kind != MLFS_K_ADIR) {
-		r = mlfs_refuse(op, -EPERM, "symlinks can only be made under artifacts/");
-		goto fail;
-	}
-	r = add_child(txn, s, op, parent, nm, MLFS_K_ALINK, S_IFLNK | 0777, 0, target, tlen, &in);
+	if (dir.kind == MLFS_K_ALIASES)
+		r = mlfs_reg_alias(txn, s, op, &dir, nm, target, &in);
+	else if (dir.kind != MLFS_K_ADIR)
+		r = mlfs_refuse(op, -EPERM, "symlinks can only be made under artifacts/ and aliases/");
+	else if ((r = mlfs_reg_frozen(txn, s, op, &dir)) == 0)
+		r = mlfs_add_child(txn, s, op, parent, nm, MLFS_K_ALINK, S_IFLNK | 0777, 0, target,
+				   tlen, &in);
 	if (r)
 		goto fail;
 	r = touch_dir(txn, s, op, parent);
@@ -723,6 +758,11 @@ int mlfs_readlink(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap)
 	if (r)
 		return r;
 	r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
+	if (r == 0 && in.kind == MLFS_K_MLINK) {
+		r = mlfs_reg_link_target(&in, payload, buf, cap);
+		mlfs_txn_abort(txn);
+		return r;
+	}
 	if (r == 0 && in.kind != MLFS_K_ALINK)
 		r = -EINVAL;
 	if (r == 0 && in.payload_len >= cap)
@@ -844,11 +884,22 @@ int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 	if (r)
 		return r == -EPERM ? trash_refusal(op) : r;
 	switch (in.kind) {
-	case MLFS_K_TAG:
-	case MLFS_K_XTAG:
 	case MLFS_K_AFILE:
 	case MLFS_K_ALINK:
+		r = mlfs_reg_frozen(txn, s, op, &in);
+		if (r == 0)
+			r = drop_entry(txn, s, &dir, &in, name, len);
+		break;
+	case MLFS_K_TAG:
+	case MLFS_K_XTAG:
 		r = drop_entry(txn, s, &dir, &in, name, len);
+		break;
+	case MLFS_K_MLINK:
+		if ((in.flags & MLFS_IF_ALIAS) && !(len == 6 && !memcmp(name, "latest", 6)))
+			r = drop_entry(txn, s, &dir, &in, name, len);
+		else
+			r = mlfs_refuse(op, -EPERM, "%.*s follows the versions; it is kept by mlfs",
+					(int)len, name);
 		break;
 	case MLFS_K_PARAM:
 		r = mlfs_refuse(op, -EPERM, "params cannot be deleted");
@@ -884,7 +935,11 @@ int mlfs_rmdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 	else if (in.flags & MLFS_IF_TOP)
 		r = mlfs_refuse(op, -EPERM, "%s is part of the run and cannot be deleted",
 				kind_noun(in.kind));
-	else
+	else if (in.kind == MLFS_K_MODEL || in.kind == MLFS_K_VERSION || in.kind == MLFS_K_ALIASES ||
+		 in.kind == MLFS_K_MODELS)
+		r = mlfs_refuse(op, -EPERM, "%s is kept: version numbers are never reused",
+				kind_noun(in.kind));
+	else if ((r = mlfs_reg_frozen(txn, s, op, &in)) == 0)
 		r = mlfs_dir_has_children(txn, s->idx, in.ino);
 	if (r > 0)
 		r = -ENOTEMPTY;
@@ -894,14 +949,24 @@ int mlfs_rmdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 }
 
 /* May an entry of kind move from folder a to folder b? 0 or a refusal. */
-static int rename_allowed(struct mlfs_op *op, const struct mlfs_inode *a,
-			  const struct mlfs_inode *b, const struct mlfs_inode *in,
+static int rename_allowed(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op,
+			  const struct mlfs_inode *a, const struct mlfs_inode *b,
+			  const struct mlfs_inode *in, const char *name, size_t len,
 			  const char *newname, size_t newlen)
 {
 	int r;
 
-	if (a->kind == MLFS_K_ADIR && b->kind == MLFS_K_ADIR)
-		return 0;
+	if (a->kind == MLFS_K_ADIR && b->kind == MLFS_K_ADIR) {
+		r = mlfs_reg_frozen(txn, s, op, in);
+		return r ? r : mlfs_reg_frozen(txn, s, op, b);
+	}
+	if (a->kind == MLFS_K_ALIASES && b->ino == a->ino)
+		return mlfs_reg_alias_rename(op, in, name, len, newname, newlen);
+	if (in->kind == MLFS_K_MODEL && b->ino == a->ino) {
+		r = mlfs_name_check(newname, newlen);
+		return r ? mlfs_refuse(op, r, "a model name is 1 to 255 bytes, not starting with '.'")
+			 : 0;
+	}
 	if (in->kind == MLFS_K_EXP && b->kind == MLFS_K_ROOT) {
 		if (mlfs_name_reserved_root(newname, newlen))
 			return mlfs_refuse(op, -EINVAL, "'%.*s' is a reserved name", (int)newlen,
@@ -990,7 +1055,7 @@ int mlfs_rename(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 		r = -ENOENT;
 		goto fail;
 	}
-	r = rename_allowed(op, &a, &b, &in, newname, newlen);
+	r = rename_allowed(txn, s, op, &a, &b, &in, name, len, newname, newlen);
 	if (r)
 		goto fail;
 	/* A folder cannot move below itself. */

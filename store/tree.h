@@ -94,6 +94,14 @@ int mlfs_path(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, char *buf, size_
 /* The same in a transaction of its own; on failure buf holds "#<ino>". */
 void mlfs_path_of(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap);
 
+/*
+ * For the store's own modules (registry.c): make an inode of kind under
+ * parent as name, with a payload, in txn.
+ */
+int mlfs_add_child(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t parent,
+		   const char *name, int kind, mode_t mode, unsigned flags, const void *payload,
+		   size_t plen, struct mlfs_inode *ret);
+
 /* The folder that shows ino: its parent, or .trash or a view for what is in the trash. */
 int mlfs_parent(struct mlfs_store *s, uint64_t ino, uint64_t *ret);
 

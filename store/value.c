@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "names.h"
+#include "registry.h"
 
 bool mlfs_kind_is_value(int kind)
 {
@@ -17,6 +18,8 @@ bool mlfs_kind_is_value(int kind)
 	case MLFS_K_STATUS:
 	case MLFS_K_RUN_META:
 	case MLFS_K_EXP_META:
+	case MLFS_K_SOURCE:
+	case MLFS_K_STAGE:
 		return true;
 	}
 	return false;
@@ -84,6 +87,13 @@ int mlfs_render(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *in,
 	int r;
 
 	switch (in->kind) {
+	case MLFS_K_STAGE:
+		r = mlfs_ino_get(txn, s->idx, in->parent, &run, NULL); /* the version */
+		if (r)
+			return r;
+		r = snprintf(buf, cap, "%s\n", mlfs_stage_name(run.u.version.stage));
+		return r < (int)cap ? r : -ENOBUFS;
+	case MLFS_K_SOURCE:
 	case MLFS_K_PARAM:
 		if (!(in->flags & MLFS_IF_VALUE_SET))
 			return 0;
@@ -186,6 +196,16 @@ int mlfs_value_write(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, con
 			goto fail;
 		in.mtime_ns = in.ctime_ns = op->now_ns;
 		r = mlfs_ino_update(txn, s->idx, &in);
+		if (r)
+			goto fail;
+		return mlfs_store_commit(s, txn);
+	case MLFS_K_STAGE:
+		r = mlfs_reg_write_stage(txn, s, op, &in, content, len);
+		if (r)
+			goto fail;
+		return mlfs_store_commit(s, txn);
+	case MLFS_K_SOURCE:
+		r = mlfs_reg_write_source(txn, s, op, &in, payload, content, len);
 		if (r)
 			goto fail;
 		return mlfs_store_commit(s, txn);

@@ -18,6 +18,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_mkrun(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_register(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 
 /* The default store and mount point ($MLFS_STORE, $MLFS_MOUNT, else under $HOME). */

@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "ls", cmd_ls, "list experiments, or an experiment's runs as a table" },
 	{ "mkrun", cmd_mkrun, "create an experiment and a run without a mount" },
 	{ "log", cmd_log, "log a param, metric point or tag without a mount" },
+	{ "register", cmd_register, "register a run's artifacts as a model version (no copy)" },
 	{ "rm", cmd_rm, "move an experiment or run to the trash" },
 	{ "restore", cmd_restore, "bring an experiment or run back from the trash" },
 };
