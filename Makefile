@@ -2,8 +2,9 @@
 #
 #   make            build/mlfs (the command, with the daemon linked in)
 #   make unit       build the unit tests
-#   make test       every test tier (unit, CLI golden, mount) on this build,
-#                   then the mount tests again on the ASan+UBSan build
+#   make test       every test tier (unit, CLI golden, mount) on this build;
+#                   scripts/test.sh (the README's command) adds deps and the
+#                   ASan+UBSan pass
 #   make SAN=1      the sanitizer build, in build-asan/
 #   make bench      the benchmark table (issue 4)
 #   make soak       the long reliability runs (issue 5)
@@ -42,7 +43,7 @@ TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_BIN := $(HELPER_SRC:tests/mount/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit test bench soak clean format
+.PHONY: all unit helpers test bench soak clean format
 all: $(BUILD)/mlfs
 
 $(BUILD)/%.o: %.c $(wildcard store/*.h fs/*.h tools/*.h)
@@ -67,6 +68,8 @@ $(BUILD)/tests/%: tests/mount/%.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 unit: $(UNIT_BIN)
+
+helpers: $(HELPER_BIN)
 
 test: all unit $(HELPER_BIN)
 	scripts/run-tests.sh

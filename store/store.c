@@ -129,6 +129,27 @@ static int make_root(struct mlfs_index *idx)
 	return mlfs_txn_commit(txn);
 }
 
+/* mkdir -p of dir. */
+static int make_dirs(const char *dir)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The caller says what failed: nothing here is logged. */
 int mlfs_store_init(const char *dir)
 {
 	char path[PATH_MAX];
@@ -139,15 +160,16 @@ int mlfs_store_init(const char *dir)
 
 	if (check_marker(dir) == 0 || check_marker(dir) == MLFS_E_FORMAT)
 		return -EEXIST;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return log_errno(-errno, "cannot create store directory '%s'", dir);
+	r = make_dirs(dir);
+	if (r)
+		return r;
 	d = opendir(dir);
 	if (!d)
-		return log_errno(-errno, "cannot open store directory '%s'", dir);
+		return -errno;
 	for (struct dirent *e; (e = readdir(d));) {
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
 			closedir(d);
-			return log_errno(-ENOTEMPTY, "will not make a store in '%s'", dir);
+			return -ENOTEMPTY;
 		}
 	}
 	closedir(d);
@@ -160,10 +182,10 @@ int mlfs_store_init(const char *dir)
 	r = make_root(idx);
 	mlfs_index_free(idx);
 	if (r)
-		return log_errno(r, "cannot write the root of '%s'", dir);
+		return r;
 	r = mlfs_chunkstore_open(dir, &cs);
 	if (r)
-		return log_errno(r, "cannot create the chunk store in '%s'", dir);
+		return r;
 	mlfs_chunkstore_free(cs);
 	/* The marker goes last: a store without it was never finished. */
 	return write_marker(dir);
