@@ -18,6 +18,7 @@ static const char *const point_names[MLFS_FAULT_NR] = {
     [MLFS_FAULT_WRITE] = "write",
     [MLFS_FAULT_FSYNC] = "fsync",
     [MLFS_FAULT_RENAME] = "rename",
+    [MLFS_FAULT_COMMIT] = "commit",
 };
 
 static const struct {

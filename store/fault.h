@@ -10,7 +10,7 @@
  *
  *     POINT:N[+][:ERRNO]
  *
- * POINT is write, fsync or rename; the N-th call (counting from 1) at that
+ * POINT is write, fsync, rename or commit (an LMDB write commit); the N-th call (counting from 1) at that
  * point in this process fails, and with '+' every later one too (a full
  * disk); ERRNO is EIO (the default), ENOSPC, EDQUOT, EROFS or ENOMEM.  For
  * example MLFS_FAULT=write:3:ENOSPC,rename:1.  A malformed MLFS_FAULT is
@@ -26,6 +26,7 @@ enum mlfs_fault_point {
 	MLFS_FAULT_WRITE,
 	MLFS_FAULT_FSYNC,
 	MLFS_FAULT_RENAME,
+	MLFS_FAULT_COMMIT, /* an LMDB write transaction's commit (index.c) */
 	MLFS_FAULT_NR,
 };
 

@@ -6,12 +6,21 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "fault.h"
 
 /*
  * The map is a reservation of address space, not of disk: the file grows as
  * it is used.  1 TiB leaves room for any store a local disk holds.
  */
 #define MAP_SIZE (1ull << 40)
+
+static size_t map_size(void)
+{
+	const char *e = getenv("MLFS_MAPSIZE");
+	unsigned long long v = e ? strtoull(e, NULL, 0) : 0;
+
+	return v >= (1u << 16) ? (size_t)v : MAP_SIZE;
+}
 
 int mlfs_mdb_err(int rc)
 {
@@ -74,9 +83,11 @@ int mlfs_index_open(const char *dir, unsigned flags, struct mlfs_index **ret)
 	rc = mdb_env_create(&idx->env);
 	if (rc)
 		goto fail;
+	mdb_env_set_userctx(idx->env, idx);
 	mdb_env_set_maxdbs(idx->env, 16);
 	mdb_env_set_maxreaders(idx->env, 512);
-	rc = mdb_env_set_mapsize(idx->env, MAP_SIZE);
+	pthread_rwlock_init(&idx->resize, NULL);
+	rc = mdb_env_set_mapsize(idx->env, map_size());
 	if (rc)
 		goto fail;
 	rc = mdb_env_open(idx->env, dir, envflags, 0644);
@@ -119,6 +130,7 @@ void mlfs_index_free(struct mlfs_index *idx)
 	if (!idx)
 		return;
 	mdb_env_close(idx->env);
+	pthread_rwlock_destroy(&idx->resize);
 	free(idx);
 }
 
@@ -127,20 +139,78 @@ int mlfs_index_sync(struct mlfs_index *idx)
 	return mlfs_mdb_err(mdb_env_sync(idx->env, 1));
 }
 
+/* Double the map while more than half of it is used (before a write transaction). */
+static void maybe_grow(struct mlfs_index *idx)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(idx->env, &info) || mdb_env_stat(idx->env, &st))
+		return;
+	if ((info.me_last_pgno + 1) * (size_t)st.ms_psize * 2 <= info.me_mapsize)
+		return;
+	pthread_rwlock_wrlock(&idx->resize);
+	mdb_env_info(idx->env, &info);
+	if ((info.me_last_pgno + 1) * (size_t)st.ms_psize * 2 > info.me_mapsize) {
+		int rc = mdb_env_set_mapsize(idx->env, info.me_mapsize * 2);
+
+		if (rc)
+			log_errno(mlfs_mdb_err(rc), "cannot grow the index map to %zu bytes",
+				  info.me_mapsize * 2);
+	}
+	pthread_rwlock_unlock(&idx->resize);
+}
+
 int mlfs_txn_begin(struct mlfs_index *idx, bool write, MDB_txn **ret)
 {
-	return mlfs_mdb_err(mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, ret));
+	int rc;
+
+	for (;;) {
+		if (write)
+			maybe_grow(idx);
+		pthread_rwlock_rdlock(&idx->resize);
+		rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, ret);
+		if (rc == 0)
+			return 0;
+		pthread_rwlock_unlock(&idx->resize);
+		if (rc != MDB_MAP_RESIZED)
+			return mlfs_mdb_err(rc);
+		/* Another process grew the map: adopt its size. */
+		pthread_rwlock_wrlock(&idx->resize);
+		mdb_env_set_mapsize(idx->env, 0);
+		pthread_rwlock_unlock(&idx->resize);
+	}
+}
+
+static struct mlfs_index *idx_of(MDB_txn *txn)
+{
+	return mdb_env_get_userctx(mdb_txn_env(txn));
 }
 
 int mlfs_txn_commit(MDB_txn *txn)
 {
-	return mlfs_mdb_err(mdb_txn_commit(txn));
+	struct mlfs_index *idx = idx_of(txn);
+	int r = mlfs_fault(MLFS_FAULT_COMMIT), rc;
+
+	if (r) {
+		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&idx->resize);
+		return r;
+	}
+	rc = mdb_txn_commit(txn);
+	pthread_rwlock_unlock(&idx->resize);
+	return mlfs_mdb_err(rc);
 }
 
 void mlfs_txn_abort(MDB_txn *txn)
 {
-	if (txn)
-		mdb_txn_abort(txn);
+	struct mlfs_index *idx;
+
+	if (!txn)
+		return;
+	idx = idx_of(txn);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&idx->resize);
 }
 
 static int counter_next(MDB_txn *txn, struct mlfs_index *idx, const char *name, uint64_t first,

@@ -30,6 +30,12 @@
  * Keys are big-endian so that LMDB's byte order is numeric order; records
  * are in host order (an LMDB file is not portable across byte orders anyway).
  *
+ * The map starts at MLFS_MAPSIZE bytes (1 TiB of address space unless the
+ * environment variable MLFS_MAPSIZE says less, as tests do) and doubles
+ * before a write transaction whenever more than half of it is used, so a
+ * growing store never sees MDB_MAP_FULL; a size another process set is
+ * adopted when LMDB reports MDB_MAP_RESIZED.
+ *
  * Calling sequence: mlfs_index_open(), then transactions from
  * mlfs_txn_begin(), used by one thread each, ended by mlfs_txn_commit() or
  * mlfs_txn_abort().  Pointers into a transaction's data (payloads, names)
@@ -40,6 +46,7 @@
 #define MLFS_INDEX_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -166,6 +173,11 @@ _Static_assert(sizeof(struct mlfs_mblock_hdr) == 8, "metric block header layout 
 struct mlfs_index {
 	MDB_env *env;
 	MDB_dbi info, inode, dirent, child, extent, mblock, rkey, pending;
+	/*
+	 * Held shared by every open transaction of this process, exclusively to
+	 * change the map's size (LMDB allows that only with no transaction open).
+	 */
+	pthread_rwlock_t resize;
 };
 
 enum mlfs_index_flags {

@@ -124,7 +124,8 @@ static void test_tree_shape(void)
 	for (int i = 0; i < 6; i++)
 		CHECK(look(s, run, kids[i]) != 0);
 	/* reserved and bad names refuse with a sentence */
-	CHECK(mk(s, MLFS_ROOT_INO, "models") == 0 && strstr(op.why, "reserved"));
+	CHECK(mk(s, MLFS_ROOT_INO, "index.html") == 0 && strstr(op.why, "reserved"));
+	CHECK(mk(s, MLFS_ROOT_INO, "models") == 0); /* the registry's, made with the store */
 	CHECK(mk(s, exp, "runs.csv") == 0);
 	CHECK(mk(s, MLFS_ROOT_INO, ".hidden") == 0);
 	memset(big, 'x', 256);
@@ -396,6 +397,33 @@ static void test_afile(void)
 	mlfs_store_free(s);
 }
 
+/* A store whose map starts at 64 KiB grows it instead of failing with MDB_MAP_FULL. */
+static void test_map_grows(void)
+{
+	struct mlfs_store *s;
+	uint64_t run;
+	struct stat st;
+	char line[300];
+
+	setenv("MLFS_MAPSIZE", "65536", 1);
+	s = fresh();
+	unsetenv("MLFS_MAPSIZE");
+	REQUIRE(s);
+	run = mk(s, MLFS_ROOT_INO, "e");
+	REQUIRE(run);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(line, sizeof(line), "r%d", i);
+		if (!mk(s, run, line)) {
+			CHECK(!"mkdir failed as the map filled");
+			break;
+		}
+	}
+	snprintf(line, sizeof(line), "%s/index/data.mdb", dir);
+	CHECK(stat(line, &st) == 0 && st.st_size > 4 * 65536);
+	CHECK(look(s, run, "r2999") != 0);
+	mlfs_store_free(s);
+}
+
 int main(void)
 {
 	T_RUN(test_store_lifecycle);
@@ -403,6 +431,7 @@ int main(void)
 	T_RUN(test_values);
 	T_RUN(test_series);
 	T_RUN(test_afile);
+	T_RUN(test_map_grows);
 	if (dir[0]) {
 		char cmd[300];
 
