@@ -37,8 +37,8 @@ int mlfs_stage_parse(const char *s, size_t len, enum mlfs_stage *ret)
 
 int mlfs_reg_init(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op)
 {
-	return mlfs_add_child(txn, s, op, MLFS_ROOT_INO, "models", MLFS_K_MODELS, DIR_MODE, 0,
-			      NULL, 0, NULL);
+	return mlfs_add_child(txn, s, op, MLFS_ROOT_INO, "models", MLFS_K_MODELS, S_IFDIR | 01777,
+			      0, NULL, 0, NULL);
 }
 
 int mlfs_reg_model(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t models,

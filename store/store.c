@@ -107,7 +107,8 @@ static int make_root(struct mlfs_index *idx)
 	if (r)
 		return r;
 	root.kind = MLFS_K_ROOT;
-	root.mode = S_IFDIR | 0755;
+	/* Like /tmp: anyone may add experiments, only their owners remove or rename them. */
+	root.mode = S_IFDIR | 01777;
 	root.uid = getuid();
 	root.gid = getgid();
 	root.ino = MLFS_ROOT_INO;
