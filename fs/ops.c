@@ -598,6 +598,12 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		f->type = FH_METRIC;
 		f->open_size = in.size;
 		fi->direct_io = 1;
+		/*
+		 * Every complete line is stored at its write, so close has nothing
+		 * to wait for: no FLUSH requests (two per `echo >>`).  A last line
+		 * without its newline is taken at release.
+		 */
+		fi->noflush = 1;
 		break;
 	case MLFS_K_PARAM:
 	case MLFS_K_TAG:
@@ -903,7 +909,7 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 		break;
 	case FH_METRIC:
 		pthread_mutex_lock(&f->lock);
-		if (f->len) {
+		if (f->len && final) {
 			/* The last line had no newline: at close it is complete. */
 			r = mlfs_series_append(store, op, ino, f->buf, f->len);
 			f->len = 0;
