@@ -17,6 +17,19 @@
  *     it was, and the handle's view intact, so the call can be retried.
  *  5. A failed chunk put in write() consumes none of the bytes it was
  *     writing: the tail and the chunker state are restored.
+ *  6. Before a handle puts a chunk (new or dedup), it has committed
+ *     (hash, owner) into the pending database (gc.h, rule 1).  The
+ *     transaction that writes its extents deletes every entry the handle
+ *     has (each is now named by those extents, or no longer in its view);
+ *     mlfs_afile_free() deletes what a failed or missing commit left.  The
+ *     handle keeps the list of its entries (pend).
+ *  7. The first n_base extents of a STREAM view came from the index at
+ *     inode gen `gen` (loaded at open, or written by this handle's last
+ *     commit) and are not pending: the index names them only while gen is
+ *     unchanged.  commit_view checks gen in its transaction; if another
+ *     writer committed in between, those chunks are put again first
+ *     (invariant 6 for each) or the commit fails with -EIO when one is gone.
+ *     A SCRATCH view has no base: every chunk it commits is put at commit.
  *
  * States of a handle:
  *
@@ -45,6 +58,7 @@
 #include "cdc.h"
 #include "chunk.h"
 #include "err.h"
+#include "gc.h"
 
 /* A gap of at least this many bytes becomes a hole extent rather than zeros in a chunk. */
 #define HOLE_MIN MLFS_CDC_MAX
@@ -70,6 +84,12 @@ struct mlfs_afile {
 	uint64_t size;
 	bool dirty;
 	int64_t mtime_ns;
+	/* Invariants 6 and 7; protected by lock. */
+	uint64_t owner;
+	struct mlfs_hash *pend;
+	size_t n_pend, cap_pend;
+	size_t n_base;
+	uint64_t gen;
 	/* One decompressed chunk, for reads that walk a chunk in pieces. */
 	uint8_t *cbuf;
 	size_t clen;
@@ -129,6 +149,66 @@ static int load_extents(struct mlfs_afile *f, MDB_txn *txn)
 	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mlfs_mdb_err(rc);
 }
 
+/* The pending key of *h for this handle: hash . owner (BE). */
+static void pend_key(const struct mlfs_afile *f, const struct mlfs_hash *h, uint8_t kb[24])
+{
+	memcpy(kb, h->b, 16);
+	mlfs_be64_put(kb + 16, f->owner);
+}
+
+/* Commit (*h, owner) into the pending database before *h is put (invariant 6). */
+static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
+{
+	uint8_t kb[24];
+	int64_t ms = mlfs_now_ns() / 1000000;
+	MDB_val k = { sizeof(kb), kb }, v = { sizeof(ms), &ms };
+	MDB_txn *txn;
+	int r;
+
+	/* A run of one chunk (zeros, say) needs one entry, not one transaction a chunk. */
+	if (f->n_pend && !memcmp(&f->pend[f->n_pend - 1], h, sizeof(*h)))
+		return 0;
+	if (f->n_pend == f->cap_pend) {
+		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
+		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		f->pend = nv;
+		f->cap_pend = nc;
+	}
+	pend_key(f, h, kb);
+	r = mlfs_txn_begin(f->s->idx, true, &txn);
+	if (r)
+		return r;
+	r = mlfs_mdb_err(mdb_put(txn, f->s->idx->pending, &k, &v, 0));
+	if (r) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	r = mlfs_store_commit(f->s, txn);
+	if (r)
+		return r;
+	f->pend[f->n_pend++] = *h;
+	return 0;
+}
+
+/* Delete every pending entry of the handle in txn; the caller empties the list once it commits. */
+static int pend_del(struct mlfs_afile *f, MDB_txn *txn)
+{
+	uint8_t kb[24];
+	MDB_val k = { sizeof(kb), kb };
+	int r;
+
+	for (size_t i = 0; i < f->n_pend; i++) {
+		pend_key(f, &f->pend[i], kb);
+		r = mlfs_mdb_err(mdb_del(txn, f->s->idx->pending, &k, NULL));
+		if (r && r != -ENOENT) /* a chunk put twice, not in a row, has one entry */
+			return r;
+	}
+	return 0;
+}
+
 int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_afile **ret)
 {
 	struct mlfs_afile *f;
@@ -144,6 +224,7 @@ int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_a
 	f->flags = flags;
 	f->scratch = -1;
 	f->cdc = MLFS_CDC_INIT;
+	f->owner = mlfs_gc_owner(s);
 	pthread_mutex_init(&f->lock, NULL);
 	r = mlfs_txn_begin(s->idx, false, &txn);
 	if (r)
@@ -157,6 +238,8 @@ int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_a
 	if (r)
 		goto fail;
 	f->size = f->ext_end;
+	f->n_base = f->n_ext;
+	f->gen = in.gen;
 	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
 		f->dirty = true;
 		f->mtime_ns = mlfs_now_ns();
@@ -173,10 +256,28 @@ fail:
 
 void mlfs_afile_free(struct mlfs_afile *f)
 {
+	MDB_txn *txn;
+	int r;
+
 	if (!f)
 		return;
+	if (f->n_pend) {
+		/* Invariant 6: what no commit took (left behind, gc drops it once we are gone). */
+		r = mlfs_txn_begin(f->s->idx, true, &txn);
+		if (r == 0) {
+			r = pend_del(f, txn);
+			if (r == 0)
+				r = mlfs_store_commit(f->s, txn);
+			else
+				mlfs_txn_abort(txn);
+		}
+		if (r)
+			log_errno(r, "cannot drop the pending chunks of artifact #%llu",
+				  (unsigned long long)f->ino);
+	}
 	if (f->scratch >= 0)
 		close(f->scratch);
+	free(f->pend);
 	free(f->ext);
 	free(f->tail);
 	free(f->cbuf);
@@ -327,15 +428,18 @@ int mlfs_afile_read(struct mlfs_afile *f, uint64_t off, void *buf, size_t len)
 	return r;
 }
 
-/* Store len bytes at buf as a chunk; *ret gets its extent record. */
-static int put_chunk(struct mlfs_store *s, const uint8_t *buf, size_t len,
+/* Store len bytes at buf as a chunk, pending first (invariant 6); *ret gets its extent record. */
+static int put_chunk(struct mlfs_afile *f, const uint8_t *buf, size_t len,
 		     struct mlfs_extent_rec *ret)
 {
 	struct mlfs_extent_rec rec = { .len = len };
 	int r;
 
 	mlfs_hash_buf(buf, len, &rec.hash);
-	r = mlfs_chunk_put(s->cs, &rec.hash, buf, len, NULL);
+	r = pend_add(f, &rec.hash);
+	if (r)
+		return r;
+	r = mlfs_chunk_put(f->s->cs, &rec.hash, buf, len, NULL);
 	if (r)
 		return r;
 	*ret = rec;
@@ -350,7 +454,7 @@ static int emit_tail(struct mlfs_afile *f)
 
 	if (f->tail_len == 0)
 		return 0;
-	r = put_chunk(f->s, f->tail, f->tail_len, &rec);
+	r = put_chunk(f, f->tail, f->tail_len, &rec);
 	if (r)
 		return r;
 	r = ext_push(&f->ext, &f->n_ext, &f->cap_ext, f->ext_end, &rec);
@@ -450,6 +554,7 @@ static int materialize(struct mlfs_afile *f)
 	}
 	f->scratch = fd;
 	f->n_ext = 0;
+	f->n_base = 0;
 	f->ext_end = 0;
 	f->tail_len = 0;
 	f->cdc = MLFS_CDC_INIT;
@@ -526,6 +631,8 @@ static int stream_shrink(struct mlfs_afile *f, uint64_t size)
 			f->n_ext = i;
 		}
 	}
+	if (f->n_base > f->n_ext)
+		f->n_base = f->n_ext;
 	/* The chunker's state must be the one these tail bytes give; it cannot cut inside them. */
 	f->cdc = MLFS_CDC_INIT;
 	mlfs_cdc_next(&f->cdc, f->tail, f->tail_len, &cut);
@@ -597,7 +704,7 @@ static int rechunk(struct mlfs_afile *f, struct ext **ret, size_t *ret_n)
 			clen += k;
 			used += k;
 			if (cut) {
-				r = put_chunk(f->s, f->tail, clen, &rec);
+				r = put_chunk(f, f->tail, clen, &rec);
 				if (r == 0)
 					r = ext_push(&v, &n, &cap, cstart, &rec);
 				cstart += clen;
@@ -607,7 +714,7 @@ static int rechunk(struct mlfs_afile *f, struct ext **ret, size_t *ret_n)
 		pos += want;
 	}
 	if (r == 0 && clen) {
-		r = put_chunk(f->s, f->tail, clen, &rec);
+		r = put_chunk(f, f->tail, clen, &rec);
 		if (r == 0)
 			r = ext_push(&v, &n, &cap, cstart, &rec);
 	}
@@ -621,7 +728,12 @@ static int rechunk(struct mlfs_afile *f, struct ext **ret, size_t *ret_n)
 	return 0;
 }
 
-/* Replace the file's extents, size and times with v (invariant 2). */
+/*
+ * Replace the file's extents, size and times with v (invariant 2), dropping
+ * the handle's pending entries (invariant 6).  Returns 1, having changed
+ * nothing, when the view has a base and another writer has committed since
+ * it was loaded (invariant 7): protect_base(), then call again.
+ */
 static int commit_view(struct mlfs_afile *f, struct mlfs_op *op, const struct ext *v, size_t n,
 		       uint64_t size)
 {
@@ -637,6 +749,10 @@ static int commit_view(struct mlfs_afile *f, struct mlfs_op *op, const struct ex
 	r = mlfs_ino_get(txn, f->s->idx, f->ino, &in, NULL);
 	if (r)
 		goto fail;
+	if (f->n_base && in.gen != f->gen) {
+		r = 1;
+		goto fail;
+	}
 	r = mlfs_range_del(txn, f->s->idx->extent, f->ino);
 	if (r)
 		goto fail;
@@ -658,10 +774,48 @@ static int commit_view(struct mlfs_afile *f, struct mlfs_op *op, const struct ex
 	r = mlfs_ino_update(txn, f->s->idx, &in);
 	if (r)
 		goto fail;
-	return mlfs_store_commit(f->s, txn);
+	r = pend_del(f, txn);
+	if (r)
+		goto fail;
+	r = mlfs_store_commit(f->s, txn);
+	if (r)
+		return r;
+	f->n_pend = 0;
+	f->gen = in.gen;
+	f->n_base = f->scratch < 0 ? n : 0;
+	return 0;
 fail:
 	mlfs_txn_abort(txn);
 	return r;
+}
+
+/*
+ * Put the chunks of the view's base again (invariant 7): each gets its
+ * pending entry and a fresh mtime, so gc keeps it from here on, whatever
+ * became of the file it was loaded from.  -EIO if one is gone already.
+ */
+static int protect_base(struct mlfs_afile *f)
+{
+	struct mlfs_extent_rec rec;
+	int r;
+
+	for (size_t i = 0; i < f->n_base; i++) {
+		const struct ext *e = &f->ext[i];
+
+		if (e->r.hole)
+			continue;
+		r = load_chunk(f, e);
+		if (r)
+			return log_errno(-EIO,
+					 "cannot commit artifact #%llu: it was replaced since this "
+					 "handle opened it, and content the handle needs is gone",
+					 (unsigned long long)f->ino);
+		r = put_chunk(f, f->cbuf, f->clen, &rec);
+		if (r)
+			return r;
+	}
+	f->n_base = 0;
+	return 0;
 }
 
 int mlfs_afile_commit(struct mlfs_afile *f, struct mlfs_op *op)
@@ -682,6 +836,11 @@ int mlfs_afile_commit(struct mlfs_afile *f, struct mlfs_op *op)
 		r = emit_tail(f);
 		if (r == 0)
 			r = commit_view(f, op, f->ext, f->n_ext, f->size);
+		if (r == 1) {
+			r = protect_base(f);
+			if (r == 0)
+				r = commit_view(f, op, f->ext, f->n_ext, f->size);
+		}
 	}
 	if (r == -ENOENT)
 		r = 0; /* deleted while open: nothing to keep */

@@ -10,6 +10,15 @@
  * kill -9), and mlfs_chunk_sync() makes everything put since the last sync
  * durable with one syncfs() of the store's file system, data and renames
  * alike, instead of two fsyncs per chunk.
+ *
+ * The gc lock (chunk.h, invariant 6): flock() locks belong to an open file
+ * description, and a shared lock taken twice through one description is one
+ * lock that the first unlock drops.  So each pooled context carries its own
+ * descriptor of STORE/gc.lock, and concurrent puts hold independent shared
+ * locks.  Only the two steps gc could race with are under the lock: finding
+ * and refreshing a present chunk, and the rename of a new one; compressing
+ * and writing the tmp file are not, so that gc's exclusive batches wait for
+ * microseconds, not for compression.
  */
 #include "chunk.h"
 #include "err.h"
@@ -23,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -51,6 +61,7 @@ struct chunk_hdr {
 /* What one call needs for compression; see the top of the file. */
 struct zctx {
 	struct zctx *next; /* protected by cs->lock while idle */
+	int gc_fd;         /* STORE/gc.lock, opened at the first put; -1 before */
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	uint8_t buf[MLFS_CHUNK_HDR + MLFS_CHUNK_MAX];
@@ -284,6 +295,7 @@ static struct zctx *zctx_get(struct mlfs_chunkstore *cs)
 	z = malloc(sizeof(*z));
 	if (!z)
 		return NULL;
+	z->gc_fd = -1;
 	z->cctx = ZSTD_createCCtx();
 	z->dctx = ZSTD_createDCtx();
 	if (!z->cctx || !z->dctx) {
@@ -359,6 +371,8 @@ void mlfs_chunkstore_free(struct mlfs_chunkstore *cs)
 		return;
 	for (z = cs->idle; z; z = next) {
 		next = z->next;
+		if (z->gc_fd >= 0)
+			close(z->gc_fd);
 		ZSTD_freeCCtx(z->cctx);
 		ZSTD_freeDCtx(z->dctx);
 		free(z);
@@ -372,6 +386,26 @@ void mlfs_chunkstore_free(struct mlfs_chunkstore *cs)
 	pthread_mutex_destroy(&cs->lock);
 	free(cs->dir);
 	free(cs);
+}
+
+/* Take the shared gc lock through z's own descriptor (see the top of the file). */
+static int gc_lock(struct mlfs_chunkstore *cs, struct zctx *z)
+{
+	if (z->gc_fd < 0) {
+		z->gc_fd = openat(cs->dir_fd, MLFS_GC_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (z->gc_fd < 0)
+			return log_errno(-errno, "cannot open '%s/%s'", cs->dir, MLFS_GC_LOCK);
+	}
+	while (flock(z->gc_fd, LOCK_SH) < 0) {
+		if (errno != EINTR)
+			return log_errno(-errno, "cannot lock '%s/%s'", cs->dir, MLFS_GC_LOCK);
+	}
+	return 0;
+}
+
+static void gc_unlock(struct zctx *z)
+{
+	flock(z->gc_fd, LOCK_UN);
 }
 
 /*
@@ -470,20 +504,26 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
 	}
 
 	chunk_rel(h, rel);
-	r = refresh_present(cs, h, rel, len);
+	z = zctx_get(cs);
+	if (!z)
+		return -ENOMEM;
+	/* Invariant 6: gc cannot unlink the file between the check and the refresh. */
+	r = gc_lock(cs, z);
 	if (r < 0)
-		return r;
+		goto fail;
+	r = refresh_present(cs, h, rel, len);
+	gc_unlock(z);
+	if (r < 0)
+		goto fail;
 	if (r == 1) {
 		/* Maybe another process's put, not yet synced: ours to sync now. */
+		zctx_put(cs, z);
 		atomic_fetch_add(&cs->puts, 1);
 		if (ret_stored)
 			*ret_stored = 0;
 		return 0;
 	}
 
-	z = zctx_get(cs);
-	if (!z)
-		return -ENOMEM;
 	/* Only a payload smaller than the raw bytes is worth decompressing. */
 	n = len > 0 ? ZSTD_compressCCtx(z->cctx, z->buf, len - 1, buf, len, ZSTD_LEVEL) : 0;
 	if (len > 0 && !ZSTD_isError(n)) {
@@ -510,7 +550,11 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
 		r = -errno;
 		goto fail;
 	}
+	r = gc_lock(cs, z);
+	if (r < 0)
+		goto fail;
 	r = rename_into(cs, tmp, rel);
+	gc_unlock(z);
 	if (r < 0)
 		goto fail;
 

@@ -33,6 +33,12 @@
  *     damaged one (as left by 3) by the usual tmp-and-rename.
  *  5. Put checks that the bytes hash to the name it is given, so that a
  *     caller's bug cannot break 2.
+ *  6. Put holds a shared flock() of STORE/gc.lock (MLFS_GC_LOCK) while it
+ *     finds and refreshes a present chunk, and while it renames a new one
+ *     into place; gc (gc.h) unlinks only under the exclusive lock, after
+ *     checking that the file's mtime is older than its own start.  So a put
+ *     that returned after gc started leaves a file gc will not remove, and
+ *     a dedup put never "refreshes" a file gc is unlinking.
  *
  * A chunk file's life (rename replaces atomically, so a reader holds either
  * whole file):
@@ -57,6 +63,8 @@
 
 #define MLFS_CHUNK_MAX (1024u * 1024)
 #define MLFS_CHUNK_HDR 16
+/* The lock file of invariant 6, in the store directory. */
+#define MLFS_GC_LOCK "gc.lock"
 
 /* The XXH3-128 of a chunk's raw bytes, in canonical (big-endian) byte order. */
 struct mlfs_hash {

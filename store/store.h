@@ -43,6 +43,7 @@ struct mlfs_store {
 	int tmp_fd;  /* STORE/tmp, for O_TMPFILE scratch files */
 	unsigned flags;
 	atomic_int dirty; /* commits since the last mlfs_store_sync() */
+	uint64_t instance; /* the daemon's id in STORE/lock, 0 if none: see gc.h */
 };
 
 /*

@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "register", cmd_register, "register a run's artifacts as a model version (no copy)" },
 	{ "rm", cmd_rm, "move an experiment or run to the trash" },
 	{ "restore", cmd_restore, "bring an experiment or run back from the trash" },
+	{ "gc", cmd_gc, "remove chunks nothing refers to; --purge empties the trash" },
 };
 
 static void help(FILE *out)
