@@ -19,6 +19,9 @@
 #   MLFS_TEST_TMP where work directories go (default /tmp); run-tests.sh
 #                 points it at one directory per run, so that it can clean
 #                 up after a test that was killed before its trap ran.
+#   MLFS_MOUNT_OPTS  if set, passed to every mount as `-o MLFS_MOUNT_OPTS`
+#                 (t_perms.sh: allow_other,default_permissions); set it
+#                 before sourcing, or between stop_daemon and start_daemon.
 #
 # Helpers, for the tests:
 #   pass DESC / fail DESC          count one case
@@ -184,8 +187,10 @@ daemon_pid() { echo "$T_DAEMON"; }
 
 start_daemon() {
 	local i
-	echo "=== $(date +%T.%N) $MLFS mount -f $STORE $MNT" >>"$LOG"
-	"$MLFS" mount -f "$STORE" "$MNT" >>"$LOG" 2>&1 &
+	local opts=()
+	[ -n "${MLFS_MOUNT_OPTS:-}" ] && opts=(-o "$MLFS_MOUNT_OPTS")
+	echo "=== $(date +%T.%N) $MLFS mount -f ${opts[*]} $STORE $MNT" >>"$LOG"
+	"$MLFS" mount -f "${opts[@]}" "$STORE" "$MNT" >>"$LOG" 2>&1 &
 	T_DAEMON=$!
 	T_DAEMON_KILLED=0
 	echo "$T_DAEMON" >"$T_WORK/daemon.pid"
