@@ -21,6 +21,8 @@ int cmd_rm(int argc, char **argv);
 int cmd_register(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 /* The default store and mount point ($MLFS_STORE, $MLFS_MOUNT, else under $HOME). */
 void default_store(char *buf, size_t cap);

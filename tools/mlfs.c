@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	{ "rm", cmd_rm, "move an experiment or run to the trash" },
 	{ "restore", cmd_restore, "bring an experiment or run back from the trash" },
 	{ "gc", cmd_gc, "remove chunks nothing refers to; --purge empties the trash" },
+	{ "fsck", cmd_fsck, "check the index and every chunk; name each damaged file" },
+	{ "stats", cmd_stats, "count experiments, runs, points, bytes; dedup and compression" },
 };
 
 static void help(FILE *out)
