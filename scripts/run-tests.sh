@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # run-tests.sh - run test tiers against one build and print the total.
 #
-#   scripts/run-tests.sh [TIER...]     TIER: unit cli mount big
-#                                      (default: unit cli mount big)
+#   scripts/run-tests.sh [TIER...]     TIER: unit cli mount big fuzz
+#                                      (default: unit cli mount big fuzz)
 #
 #   unit   every tests/unit/test_*.c, as built in $BUILD/tests/
 #   cli    every golden test tests/cli/NAME.sh: its stdout, then a last line
@@ -13,6 +13,9 @@
 #   mount  every tests/mount/t_*.sh (but t_bigfile.sh) and every
 #          tests/mount/test_*.py (with /usr/bin/python3 -m pytest)
 #   big    tests/mount/t_bigfile.sh: a 4 GiB file through the mount
+#   fuzz   tests/fuzz/run.sh: every libFuzzer target, built with clang under
+#          ASan+UBSan in $BUILD/fuzz, for FUZZ_TIME seconds each (default
+#          20); a target is one case
 #
 # Every file runs under a time limit.  Cases are counted one by one (a unit
 # check, a golden script, a case of a mount test, a pytest test); a file that
@@ -42,14 +45,15 @@ LIMIT_CLI=${LIMIT_CLI:-60}
 LIMIT_MOUNT=${LIMIT_MOUNT:-180}
 LIMIT_PY=${LIMIT_PY:-300}
 LIMIT_BIG=${LIMIT_BIG:-900}
+LIMIT_FUZZ=${LIMIT_FUZZ:-600}
 
 TIERS=("$@")
-[ ${#TIERS[@]} -gt 0 ] || TIERS=(unit cli mount big)
+[ ${#TIERS[@]} -gt 0 ] || TIERS=(unit cli mount big fuzz)
 for tier in "${TIERS[@]}"; do
 	case $tier in
-	unit | cli | mount | big) ;;
+	unit | cli | mount | big | fuzz) ;;
 	*)
-		echo "run-tests.sh: unknown tier '$tier' (unit, cli, mount, big)" >&2
+		echo "run-tests.sh: unknown tier '$tier' (unit, cli, mount, big, fuzz)" >&2
 		exit 2
 		;;
 	esac
@@ -251,6 +255,17 @@ run_mount() {
 	done
 }
 
+# The fuzz targets as one file: run.sh prints a line per target and the total.
+run_fuzz() {
+	local log=$LOGDIR/fuzz.log start status counts
+	start=$SECONDS
+	FUZZ_BUILD=$BUILD_DIR/fuzz timeout -k 10 "$LIMIT_FUZZ" tests/fuzz/run.sh >"$log" 2>&1 </dev/null
+	status=$?
+	grep -E '^(ok|FAIL) ' "$log" | sed 's/^/      /'
+	counts=$(counts_of "$log")
+	record "fuzz/run.sh" ${counts% *} ${counts#* } "$status" $((SECONDS - start)) "$log"
+}
+
 echo "== $(basename "$MLFS_BIN") from $BUILD_DIR: ${TIERS[*]}"
 for tier in "${TIERS[@]}"; do
 	case $tier in
@@ -258,6 +273,7 @@ for tier in "${TIERS[@]}"; do
 	cli) run_cli ;;
 	mount) run_mount ;;
 	big) run_bash_mount tests/mount/t_bigfile.sh "$LIMIT_BIG" ;;
+	fuzz) run_fuzz ;;
 	esac
 done
 

@@ -4,8 +4,9 @@
 # Installs what is missing (scripts/deps.sh, which fails loudly when a package
 # or /dev/fuse cannot be had), builds the normal and the ASan+UBSan builds
 # with their unit tests and the C helpers of the mount tests, then runs
-#   1. every tier on the normal build: unit, CLI golden, mount, and the
-#      4 GiB file (scripts/run-tests.sh unit cli mount big);
+#   1. every tier on the normal build: unit, CLI golden, mount, the
+#      4 GiB file, and the libFuzzer targets (built apart with clang under
+#      ASan+UBSan, 20 s each) (scripts/run-tests.sh unit cli mount big fuzz);
 #   2. the unit, CLI and mount tiers again on the sanitizer build
 #      (the 4 GiB file is left out there: ASan's shadow memory and
 #      quarantine would make its memory bound meaningless).
@@ -60,7 +61,7 @@ suite() {
 }
 
 if build build; then
-	suite normal build/mlfs unit cli mount big
+	suite normal build/mlfs unit cli mount big fuzz
 else
 	echo "test.sh: the normal build failed" >&2
 	FAILED=$((FAILED + 1))
