@@ -22,6 +22,25 @@ static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sync_cond = PTHREAD_COND_INITIALIZER;
 static bool sync_stop; /* protected by sync_lock */
 
+/*
+ * Reading a large part of the index (cat of a 10M-point metric) maps its
+ * pages into the daemon; above this, the syncer drops the mapping again.
+ */
+#define TRIM_ABOVE (40ul << 20)
+
+static unsigned long resident_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (unsigned long)sysconf(_SC_PAGESIZE);
+}
+
 static void *syncer(void *arg)
 {
 	struct mlfs_store *s = arg;
@@ -37,6 +56,8 @@ static void *syncer(void *arg)
 		pthread_mutex_unlock(&sync_lock);
 		if (atomic_load(&s->dirty))
 			mlfs_store_sync(s);
+		if (resident_bytes() > TRIM_ABOVE)
+			mlfs_index_trim(s->idx);
 		pthread_mutex_lock(&sync_lock);
 	}
 	pthread_mutex_unlock(&sync_lock);

@@ -78,6 +78,17 @@ struct fh {
 
 static struct mlfs_store *store;
 
+/*
+ * The content generation of each artifact when it was last opened, so that
+ * an open of unchanged content keeps the kernel's page cache (warm reads at
+ * page-cache speed).  A direct-mapped table: a collision only costs a cache.
+ */
+#define GENS 4096
+static pthread_mutex_t gens_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t ino, gen;
+} gens[GENS]; /* protected by gens_lock */
+
 /* Artifact handles open for writing, so that getattr reports their size. */
 static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fh *writers; /* protected by writers_lock */
@@ -163,6 +174,23 @@ static int virtual_stat(fuse_ino_t ino, struct stat *st)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* Whether an open of artifact ino at content gen may keep the kernel's cached pages. */
+static bool keep_cache(uint64_t ino, uint64_t gen)
+{
+	bool keep, writer = false;
+
+	pthread_mutex_lock(&writers_lock);
+	for (struct fh *f = writers; f && !writer; f = f->next)
+		writer = f->ino == ino; /* its writes are in the cache, not yet the file's */
+	pthread_mutex_unlock(&writers_lock);
+	pthread_mutex_lock(&gens_lock);
+	keep = !writer && gens[ino % GENS].ino == ino && gens[ino % GENS].gen == gen;
+	gens[ino % GENS].ino = ino;
+	gens[ino % GENS].gen = writer ? UINT64_MAX : gen;
+	pthread_mutex_unlock(&gens_lock);
+	return keep;
 }
 
 /* Size and mtime of an artifact as its open writers see it. */
@@ -582,6 +610,8 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		r = mlfs_afile_open(store, ino, fi->flags, &f->af);
 		if (r)
 			goto fail;
+		if (!writing)
+			fi->keep_cache = keep_cache(ino, in.gen);
 		if (writing) {
 			pthread_mutex_lock(&writers_lock);
 			f->next = writers;

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "err.h"
@@ -132,6 +133,16 @@ void mlfs_index_free(struct mlfs_index *idx)
 	mdb_env_close(idx->env);
 	pthread_rwlock_destroy(&idx->resize);
 	free(idx);
+}
+
+void mlfs_index_trim(struct mlfs_index *idx)
+{
+	MDB_envinfo info;
+
+	pthread_rwlock_rdlock(&idx->resize); /* the map does not move meanwhile */
+	if (mdb_env_info(idx->env, &info) == 0 && info.me_mapaddr)
+		madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+	pthread_rwlock_unlock(&idx->resize);
 }
 
 int mlfs_index_sync(struct mlfs_index *idx)

@@ -189,6 +189,12 @@ enum mlfs_index_flags {
 /* Open (or with MLFS_IDX_CREATE create) the index in dir. */
 int mlfs_index_open(const char *dir, unsigned flags, struct mlfs_index **ret);
 void mlfs_index_free(struct mlfs_index *idx);
+/*
+ * Drop this process's mapping of the index's pages (they stay in the page
+ * cache, and fault back in when read): bounds the daemon's resident size
+ * after reading a large part of the index.
+ */
+void mlfs_index_trim(struct mlfs_index *idx);
 /* Flush every commit so far to disk (fdatasync). */
 int mlfs_index_sync(struct mlfs_index *idx);
 /* Map an LMDB return code to a negative errno (0 stays 0). */
