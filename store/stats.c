@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "gc.h"
 
 /* Is the run whose folder is exp in a deleted experiment?  One lookup per experiment. */
 static int exp_deleted(MDB_txn *txn, struct mlfs_index *idx, uint64_t exp, uint64_t *cache_ino,
@@ -30,7 +31,32 @@ static int exp_deleted(MDB_txn *txn, struct mlfs_index *idx, uint64_t exp, uint6
 	return *cache_val;
 }
 
-static int count_index(struct mlfs_store *s, struct mlfs_stats *st)
+/* Each distinct chunk the extents name, with its raw length. */
+static int map_named(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_hmap *named)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct mlfs_extent_rec rec;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(txn, idx->extent, &cur);
+	if (rc)
+		return mlfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size != sizeof(rec))
+			continue; /* malformed: mlfs fsck reports it */
+		memcpy(&rec, v.mv_data, sizeof(rec));
+		if (!rec.hole && rec.len <= MLFS_CHUNK_MAX)
+			r = mlfs_hmap_put(named, &rec.hash, (uint32_t)rec.len) < 0 ? -ENOMEM : 0;
+	}
+	mdb_cursor_close(cur);
+	if (r)
+		return r;
+	return rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
+}
+
+static int count_index(struct mlfs_store *s, struct mlfs_stats *st, struct mlfs_hmap *named)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
@@ -84,44 +110,22 @@ static int count_index(struct mlfs_store *s, struct mlfs_stats *st)
 	}
 	if (cur)
 		mdb_cursor_close(cur);
+	if (r == 0)
+		r = rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
+	if (r == 0)
+		r = map_named(txn, s->idx, named);
 	mlfs_txn_abort(txn);
-	if (r)
-		return r;
-	return rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
+	return r;
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* One chunk file: its size, and the raw length its header (chunk.h) gives. */
-static void count_chunk(int dir_fd, const char *name, struct mlfs_stats *st)
-{
-	uint8_t hdr[MLFS_CHUNK_HDR];
-	struct stat sb;
-	int fd;
-
-	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return; /* collected since readdir saw it */
-	if (fstat(fd, &sb) == 0) {
-		st->chunks++;
-		st->stored_bytes += sb.st_size;
-		if (pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
-		    !memcmp(hdr, "MLC1", 4) && le32(hdr + 8) <= MLFS_CHUNK_MAX)
-			st->raw_bytes += le32(hdr + 8);
-		else
-			st->damaged_chunks++;
-	}
-	close(fd);
-}
-
-static int count_chunks(struct mlfs_store *s, struct mlfs_stats *st)
+static int count_chunks(struct mlfs_store *s, struct mlfs_stats *st,
+			const struct mlfs_hmap *named)
 {
 	char path[PATH_MAX];
 	struct mlfs_hash h;
 	struct dirent *e, *c;
+	struct stat sb;
+	uint32_t raw;
 	DIR *top, *sub;
 	int fd, r = 0;
 
@@ -141,10 +145,20 @@ static int count_chunks(struct mlfs_store *s, struct mlfs_stats *st)
 			r = -errno;
 			break;
 		}
-		while ((c = readdir(sub)))
-			if (c->d_name[0] == e->d_name[0] && c->d_name[1] == e->d_name[1] &&
-			    mlfs_hash_parse(c->d_name, &h) == 0)
-				count_chunk(fd, c->d_name, st);
+		while ((c = readdir(sub))) {
+			if (c->d_name[0] != e->d_name[0] || c->d_name[1] != e->d_name[1] ||
+			    mlfs_hash_parse(c->d_name, &h) < 0 ||
+			    fstatat(fd, c->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+				continue; /* not a chunk, or collected since readdir saw it */
+			st->chunks++;
+			st->stored_bytes += sb.st_size;
+			if (mlfs_hmap_get(named, &h, &raw)) {
+				st->raw_bytes += raw;
+			} else {
+				st->unreferenced_chunks++;
+				st->unreferenced_bytes += sb.st_size;
+			}
+		}
 		closedir(sub);
 	}
 	closedir(top);
@@ -154,16 +168,24 @@ static int count_chunks(struct mlfs_store *s, struct mlfs_stats *st)
 int mlfs_stats_collect(struct mlfs_store *s, struct mlfs_stats *ret)
 {
 	struct mlfs_stats st = { 0 };
+	struct mlfs_hmap *named;
 	int r;
 
-	r = count_index(s, &st);
-	if (r)
-		return log_errno(r, "cannot count the index of '%s'", s->dir);
-	r = count_chunks(s, &st);
+	r = mlfs_hmap_new(&named);
 	if (r)
 		return r;
+	r = count_index(s, &st, named);
+	if (r) {
+		log_errno(r, "cannot count the index of '%s'", s->dir);
+		goto out;
+	}
+	r = count_chunks(s, &st, named);
+	if (r)
+		goto out;
 	*ret = st;
-	return 0;
+out:
+	mlfs_hmap_free(named);
+	return r;
 }
 
 static void ratio(char *buf, size_t cap, uint64_t num, uint64_t den)
@@ -184,7 +206,7 @@ int mlfs_stats_render(struct mlfs_store *s, char **ret, size_t *ret_len)
 	if (r)
 		return r;
 	ratio(dedup, sizeof(dedup), st.logical_bytes, st.raw_bytes);
-	ratio(comp, sizeof(comp), st.raw_bytes, st.stored_bytes);
+	ratio(comp, sizeof(comp), st.raw_bytes, st.stored_bytes - st.unreferenced_bytes);
 	n = asprintf(&text,
 		     "experiments: %" PRIu64 "\n"
 		     "experiments_deleted: %" PRIu64 "\n"
@@ -197,25 +219,18 @@ int mlfs_stats_render(struct mlfs_store *s, char **ret, size_t *ret_len)
 		     "artifact_files: %" PRIu64 "\n"
 		     "logical_bytes: %" PRIu64 "\n"
 		     "chunks: %" PRIu64 "\n"
-		     "raw_bytes: %" PRIu64 "\n"
 		     "stored_bytes: %" PRIu64 "\n"
+		     "unreferenced_chunks: %" PRIu64 "\n"
+		     "unreferenced_bytes: %" PRIu64 "\n"
+		     "raw_bytes: %" PRIu64 "\n"
 		     "dedup_ratio: %s\n"
 		     "compression_ratio: %s\n",
 		     st.experiments, st.experiments_deleted, st.runs, st.runs_deleted, st.models,
 		     st.model_versions, st.metrics, st.metric_points, st.artifact_files,
-		     st.logical_bytes, st.chunks, st.raw_bytes, st.stored_bytes, dedup, comp);
+		     st.logical_bytes, st.chunks, st.stored_bytes, st.unreferenced_chunks,
+		     st.unreferenced_bytes, st.raw_bytes, dedup, comp);
 	if (n < 0)
 		return -ENOMEM;
-	if (st.damaged_chunks) {
-		char *more = NULL;
-		int m = asprintf(&more, "%sdamaged_chunks: %" PRIu64 "\n", text, st.damaged_chunks);
-
-		free(text);
-		if (m < 0)
-			return -ENOMEM;
-		text = more;
-		n = m;
-	}
 	*ret = text;
 	*ret_len = (size_t)n;
 	return 0;

@@ -165,10 +165,27 @@ static void test_counts(void)
 	CHECK(c.raw_bytes == size + text && c.stored_bytes < size + text);
 	CHECK(c.experiments == 1 && c.experiments_deleted == 1);
 	CHECK(c.runs == 1 && c.runs_deleted == 1);
+	CHECK(c.unreferenced_chunks == 0 && c.unreferenced_bytes == 0);
 	/* a deleted experiment's runs are deleted with it */
 	CHECK(mlfs_trash_set(s, &op, exp, true) == 0);
 	CHECK(mlfs_stats_collect(s, &c) == 0);
 	CHECK(c.runs == 0 && c.runs_deleted == 2 && c.experiments == 0);
+	/* content nothing names any more is counted apart, until gc */
+	{
+		uint64_t f = mkfile(s, lookup(s, ver, "artifacts"), "scratch.bin");
+		struct mlfs_stats d;
+
+		for (size_t i = 0; i < size; i++)
+			rnd[i] = (uint8_t)(rand() >> 7);
+		REQUIRE(f && put_file(s, f, rnd, size) == 0);
+		CHECK(mlfs_stats_collect(s, &d) == 0);
+		CHECK(d.chunks > c.chunks && d.unreferenced_chunks == 0);
+		REQUIRE(put_file(s, f, txt, 10) == 0);
+		CHECK(mlfs_stats_collect(s, &d) == 0);
+		CHECK(d.unreferenced_chunks + 1 == d.chunks - c.chunks);
+		CHECK(d.unreferenced_bytes >= size && d.raw_bytes == c.raw_bytes + 10);
+		CHECK(d.logical_bytes == c.logical_bytes + 10);
+	}
 	free(rnd);
 	free(txt);
 	mlfs_store_free(s);
