@@ -22,6 +22,7 @@
 #include "err.h"
 #include "gc.h"
 #include "metric.h"
+#include "series.h"
 #include "tree.h"
 
 /*
@@ -329,12 +330,18 @@ static int check_metric(struct fsck *c, MDB_cursor *cur, const struct mlfs_inode
 		return mlfs_mdb_err(rc);
 	if (!whole)
 		return 0;
-	if (end != in->size || points != in->u.metric.npoints)
+	/* The newest points wait raw in the inode (series.h). */
+	points += in->payload_len / sizeof(struct mlfs_point);
+	end += in->u.metric.raw_bytes;
+	if (in->payload_len % sizeof(struct mlfs_point) ||
+	    in->payload_len / sizeof(struct mlfs_point) >= MLFS_RAW_POINTS)
+		problem(c, in->ino, "its raw points do not fit its record");
+	else if (end != in->size || points != in->u.metric.npoints)
 		problem(c, in->ino,
-			"its blocks hold %" PRIu64 " points in %" PRIu64 " bytes; it says %" PRIu64
-			" in %" PRIu64,
+			"its blocks and raw points hold %" PRIu64 " points in %" PRIu64
+			" bytes; it says %" PRIu64 " in %" PRIu64,
 			points, end, in->u.metric.npoints, in->size);
-	else if (points && (last_off != in->u.metric.tail_off || last_n != in->u.metric.tail_n))
+	else if (last_n && (last_off != in->u.metric.tail_off || last_n != in->u.metric.tail_n))
 		problem(c, in->ino, "its last block is not the one it names");
 	return 0;
 }

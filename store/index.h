@@ -10,7 +10,8 @@
  *
  *   info    "format" -> u32, "next_ino" -> u64, "next_exp" -> u64
  *   inode   ino (u64 BE) -> struct mlfs_inode, then a payload (a param or
- *           tag value, a symlink target, a run's user name)
+ *           tag value, a symlink target, a run's user name, a metric's
+ *           newest points as raw struct mlfs_point, up to MLFS_RAW_POINTS)
  *   dirent  parent (u64 BE) . name -> child ino (u64)
  *   child   parent (u64 BE) . child ino (u64 BE) -> name
  *           (readdir walks this, in creation order, and the offset it hands
@@ -134,9 +135,9 @@ struct mlfs_inode {
 			int64_t last_step;
 			int64_t last_ts;
 			double last_value;
-			uint64_t tail_off; /* key of the last block */
-			uint32_t tail_n;   /* points in the last block */
-			uint32_t pad;
+			uint64_t tail_off;  /* key of the last block */
+			uint32_t tail_n;    /* points in the last block */
+			uint32_t raw_bytes; /* text bytes of the newest points, raw in the payload */
 		} metric;
 		struct {
 			uint64_t next_version;

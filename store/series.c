@@ -100,79 +100,143 @@ static int block_store(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint6
 	return mlfs_mdb_err(mdb_put(txn, idx->mblock, &k, &v, 0));
 }
 
-int mlfs_series_append(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, const char *data,
-		       size_t len)
+/* Move pts (n of them, the metric's newest, starting at byte off) into blocks. */
+static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
+		const struct mlfs_point *pts, size_t n, uint64_t off)
 {
 	struct mlfs_point block[MLFS_MBLOCK_POINTS];
 	struct mlfs_mblock_hdr h = { 0, 0 };
-	struct mlfs_inode in;
-	struct parsed *pts = NULL;
 	char line[MLFS_POINT_LINE_MAX];
+	uint64_t key = off;
+	int r;
+
+	/* Fill up the last block first, if it has room. */
+	if (in->u.metric.npoints > n && in->u.metric.tail_n < MLFS_MBLOCK_POINTS) {
+		r = block_load(txn, idx, in->ino, in->u.metric.tail_off, block, &h);
+		if (r < 0)
+			return r;
+		key = in->u.metric.tail_off;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int llen = mlfs_point_format(&pts[i], line);
+
+		if (h.npoints == MLFS_MBLOCK_POINTS) {
+			r = block_store(txn, idx, in->ino, key, block, h.npoints, h.text_bytes);
+			if (r)
+				return r;
+			key = off;
+			h.npoints = h.text_bytes = 0;
+		}
+		block[h.npoints++] = pts[i];
+		h.text_bytes += llen;
+		off += llen;
+	}
+	r = block_store(txn, idx, in->ino, key, block, h.npoints, h.text_bytes);
+	if (r)
+		return r;
+	in->u.metric.tail_off = key;
+	in->u.metric.tail_n = h.npoints;
+	return 0;
+}
+
+int mlfs_series_append(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, const char *data,
+		       size_t len)
+{
+	struct mlfs_inode in;
+	struct parsed *parsed = NULL;
+	struct mlfs_point *pts = NULL;
+	char line[MLFS_POINT_LINE_MAX];
+	const char *payload;
 	int64_t now_ms = op->now_ns / 1000000;
 	MDB_txn *txn = NULL;
+	size_t nraw, total;
 	int r, n;
 
-	n = parse_lines(op, data, len, &pts);
+	n = parse_lines(op, data, len, &parsed);
 	if (n <= 0)
 		return n;
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		goto fail;
-	r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
 	if (r)
 		goto fail;
-	if (in.kind != MLFS_K_METRIC) {
-		r = -EINVAL;
+	if (in.kind != MLFS_K_METRIC || in.payload_len % sizeof(*pts) ||
+	    in.payload_len / sizeof(*pts) >= MLFS_RAW_POINTS) {
+		r = in.kind != MLFS_K_METRIC ? -EINVAL : MLFS_E_CORRUPT;
 		goto fail;
 	}
-	if (in.u.metric.npoints) {
-		r = block_load(txn, s->idx, ino, in.u.metric.tail_off, block, &h);
-		if (r < 0)
-			goto fail;
-	} else {
-		in.u.metric.tail_off = 0;
+	/* The raw points, then the new ones. */
+	nraw = in.payload_len / sizeof(*pts);
+	total = nraw + (size_t)n;
+	pts = malloc(total * sizeof(*pts));
+	if (!pts) {
+		r = -ENOMEM;
+		goto fail;
 	}
+	memcpy(pts, payload, nraw * sizeof(*pts));
 	for (int i = 0; i < n; i++) {
-		struct mlfs_point p = pts[i].p;
+		struct mlfs_point p = parsed[i].p;
 		int llen;
 
-		if (pts[i].form != MLFS_POINT_FULL)
+		if (parsed[i].form != MLFS_POINT_FULL)
 			p.ts_ms = now_ms;
-		if (pts[i].form == MLFS_POINT_VALUE)
+		if (parsed[i].form == MLFS_POINT_VALUE)
 			p.step = in.u.metric.npoints ? in.u.metric.last_step + 1 : 0;
-		if (h.npoints == MLFS_MBLOCK_POINTS) {
-			r = block_store(txn, s->idx, ino, in.u.metric.tail_off, block, h.npoints,
-					h.text_bytes);
-			if (r)
-				goto fail;
-			in.u.metric.tail_off = in.size;
-			h.npoints = h.text_bytes = 0;
-		}
 		llen = mlfs_point_format(&p, line);
-		block[h.npoints++] = p;
-		h.text_bytes += llen;
+		pts[nraw + i] = p;
 		in.size += llen;
+		in.u.metric.raw_bytes += llen;
 		in.u.metric.npoints++;
 		in.u.metric.last_step = p.step;
 		in.u.metric.last_ts = p.ts_ms;
 		in.u.metric.last_value = p.value;
 	}
-	r = block_store(txn, s->idx, ino, in.u.metric.tail_off, block, h.npoints, h.text_bytes);
-	if (r)
-		goto fail;
-	in.u.metric.tail_n = h.npoints;
 	in.mtime_ns = in.ctime_ns = op->now_ns;
 	in.gen++;
-	r = mlfs_ino_update(txn, s->idx, &in);
+	if (total < MLFS_RAW_POINTS) {
+		r = mlfs_ino_put(txn, s->idx, &in, pts, total * sizeof(*pts));
+	} else {
+		r = seal(txn, s->idx, &in, pts, total, in.size - in.u.metric.raw_bytes);
+		in.u.metric.raw_bytes = 0;
+		if (r == 0)
+			r = mlfs_ino_put(txn, s->idx, &in, NULL, 0);
+	}
 	if (r)
 		goto fail;
+	free(parsed);
 	free(pts);
 	r = mlfs_store_commit(s, txn);
 	return r ? r : n;
 fail:
 	mlfs_txn_abort(txn);
+	free(parsed);
 	free(pts);
 	return r;
+}
+
+/* Copy the part of pts' rendering (starting at byte boff) that falls in [off + *done, off + len). */
+static uint64_t render(const struct mlfs_point *pts, int n, uint64_t boff, uint64_t off,
+		       char *buf, size_t len, size_t *done)
+{
+	char line[MLFS_POINT_LINE_MAX];
+
+	for (int i = 0; i < n && *done < len; i++) {
+		int llen = mlfs_point_format(&pts[i], line);
+		uint64_t lend = boff + llen;
+
+		if (lend > off + *done) {
+			size_t from = off + *done - boff;
+			size_t take = llen - from;
+
+			if (take > len - *done)
+				take = len - *done;
+			memcpy(buf + *done, line + from, take);
+			*done += take;
+		}
+		boff = lend;
+	}
+	return boff;
 }
 
 int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf, size_t len)
@@ -180,65 +244,67 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
 	struct mlfs_mblock_hdr h;
 	struct mlfs_inode in;
-	char line[MLFS_POINT_LINE_MAX];
+	const char *payload;
 	uint8_t kb[16];
 	MDB_val k = { 16, kb }, v;
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn;
-	uint64_t boff;
+	uint64_t raw_off;
 	size_t done = 0;
 	int r, rc, n;
 
 	r = mlfs_txn_begin(s->idx, false, &txn);
 	if (r)
 		return r;
-	r = mlfs_ino_get(txn, s->idx, ino, &in, NULL);
+	r = mlfs_ino_get(txn, s->idx, ino, &in, &payload);
 	if (r || off >= in.size)
 		goto out;
-	rc = mdb_cursor_open(txn, s->idx->mblock, &cur);
-	if (rc) {
-		r = mlfs_mdb_err(rc);
-		goto out;
-	}
-	/* The block holding off is the last one that starts at or before it. */
-	block_key(kb, ino, off);
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == MDB_NOTFOUND || (rc == 0 && memcmp(k.mv_data, kb, 16) != 0))
-		rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-	while (rc == 0 && done < len) {
-		if (k.mv_size != 16 || mlfs_be64_get(k.mv_data) != ino)
-			break;
-		boff = mlfs_be64_get((uint8_t *)k.mv_data + 8);
-		if (v.mv_size < sizeof(h)) {
-			r = MLFS_E_CORRUPT;
+	raw_off = in.size - in.u.metric.raw_bytes;
+	if (off < raw_off) {
+		rc = mdb_cursor_open(txn, s->idx->mblock, &cur);
+		if (rc) {
+			r = mlfs_mdb_err(rc);
 			goto out;
 		}
-		memcpy(&h, v.mv_data, sizeof(h));
-		n = mlfs_mblock_decode((const uint8_t *)v.mv_data + sizeof(h),
-				       v.mv_size - sizeof(h), pts, MLFS_MBLOCK_POINTS);
-		if (n < 0 || (uint32_t)n != h.npoints) {
-			r = MLFS_E_CORRUPT;
-			goto out;
-		}
-		for (int i = 0; i < n && done < len; i++) {
-			int llen = mlfs_point_format(&pts[i], line);
-			uint64_t lend = boff + llen;
-
-			if (lend > off + done) {
-				size_t from = off + done - boff;
-				size_t take = llen - from;
-
-				if (take > len - done)
-					take = len - done;
-				memcpy(buf + done, line + from, take);
-				done += take;
+		/* The block holding off is the last one that starts at or before it. */
+		block_key(kb, ino, off);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND || (rc == 0 && memcmp(k.mv_data, kb, 16) != 0))
+			rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+		while (rc == 0 && done < len && off + done < raw_off) {
+			if (k.mv_size != 16 || mlfs_be64_get(k.mv_data) != ino)
+				break;
+			if (v.mv_size < sizeof(h)) {
+				r = MLFS_E_CORRUPT;
+				goto out;
 			}
-			boff = lend;
+			memcpy(&h, v.mv_data, sizeof(h));
+			n = mlfs_mblock_decode((const uint8_t *)v.mv_data + sizeof(h),
+					       v.mv_size - sizeof(h), pts, MLFS_MBLOCK_POINTS);
+			if (n < 0 || (uint32_t)n != h.npoints) {
+				r = MLFS_E_CORRUPT;
+				goto out;
+			}
+			render(pts, n, mlfs_be64_get((uint8_t *)k.mv_data + 8), off, buf, len,
+			       &done);
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		if (rc && rc != MDB_NOTFOUND) {
+			r = mlfs_mdb_err(rc);
+			goto out;
+		}
 	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = mlfs_mdb_err(rc);
+	if (done < len && off + done >= raw_off && in.payload_len) {
+		struct mlfs_point raw[MLFS_RAW_POINTS];
+		size_t nraw = in.payload_len / sizeof(raw[0]);
+
+		if (nraw > MLFS_RAW_POINTS || in.payload_len % sizeof(raw[0])) {
+			r = MLFS_E_CORRUPT;
+			goto out;
+		}
+		memcpy(raw, payload, in.payload_len);
+		render(raw, (int)nraw, raw_off, off, buf, len, &done);
+	}
 out:
 	if (cur)
 		mdb_cursor_close(cur);

@@ -1,12 +1,15 @@
 /*
  * series.h - a metric's points in the index: append and read.
  *
- * A metric is an append-only series.  Its points live in the mblock
- * database in blocks of up to MLFS_MBLOCK_POINTS, each keyed by the byte
- * offset of its first line in the metric's rendering, so a read at any
- * offset finds its block with one cursor seek.  The inode keeps the totals
- * (points, byte size, last step, time and value) and where the last block
- * starts, so an append touches one block and one inode.
+ * A metric is an append-only series.  Its newest points (fewer than
+ * MLFS_RAW_POINTS) wait raw in the inode's payload, so an append of one
+ * point rewrites one small record and encodes nothing; when they are that
+ * many they move into the mblock database, into blocks of up to
+ * MLFS_MBLOCK_POINTS encoded points, each keyed by the byte offset of its
+ * first line in the metric's rendering, so a read at any offset finds its
+ * block with one cursor seek.  The inode keeps the totals (points, byte
+ * size, last step, time and value), where the last block starts and how
+ * many text bytes the raw points make.
  *
  * mlfs_series_append() parses every line before it writes anything: one
  * malformed line refuses the whole call with -EINVAL and nothing is stored.
@@ -20,6 +23,9 @@
 #include <stdint.h>
 
 #include "store.h"
+
+/* Most points kept raw in a metric's inode before they are encoded into a block. */
+#define MLFS_RAW_POINTS 32
 
 /*
  * Append the lines in data[0..len) to metric ino.  Every line must end with
