@@ -8,6 +8,8 @@
  *     mark: one read transaction: extent hashes, live pending hashes;
  *           stale pending keys noted
  *     delete the stale pending entries (one write transaction)
+ *     make the snapshot durable: syncfs, then the index, under the
+ *           exclusive gc lock (rule 4 of gc.h)
  *     sweep: STORE/chunks/<hh>/, one directory at a time; unmarked names
  *           are checked and unlinked under the exclusive gc lock, in batches
  *     STORE/tmp/chunk.* older than an hour: unlinked
@@ -417,6 +419,32 @@ static int drop_stale(struct run *g)
 	return mlfs_store_commit(g->s, txn);
 }
 
+/*
+ * Rule 4: the state of the index that a power loss can bring back must not
+ * be older than the snapshot gc marked, or it could name a chunk gc removes.
+ * So flush the index before the first unlink.  The daemon commits without
+ * flushing, and a flush of the index makes its commits durable too, so the
+ * chunks those name must be on disk first (chunk.h, invariant 3): syncfs
+ * before the index, with the exclusive gc lock held so that no put renames
+ * a chunk into place between the two.
+ */
+static int make_durable(struct run *g)
+{
+	int r;
+
+	while (flock(g->gc_fd, LOCK_EX) < 0) {
+		if (errno != EINTR)
+			return log_errno(-errno, "cannot lock '%s/%s'", g->s->dir, MLFS_GC_LOCK);
+	}
+	r = syncfs(g->gc_fd) < 0 ? -errno : 0;
+	if (r == 0)
+		r = mlfs_index_sync(g->s->idx);
+	flock(g->gc_fd, LOCK_UN);
+	if (r)
+		return log_errno(r, "cannot flush the store '%s' before removing garbage", g->s->dir);
+	return 0;
+}
+
 /* --- sweep ------------------------------------------------------------- */
 
 static int64_t mtime_ns(const struct stat *st)
@@ -613,6 +641,11 @@ int mlfs_gc_run(struct mlfs_store *s, unsigned flags, mlfs_gc_progress_fn fn, vo
 	r = drop_stale(&g);
 	if (r)
 		goto fail;
+	if (!(flags & MLFS_GC_DRY_RUN)) {
+		r = make_durable(&g);
+		if (r)
+			goto fail;
+	}
 	r = sweep(&g);
 	if (r)
 		goto fail;

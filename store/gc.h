@@ -11,7 +11,7 @@
  *
  * Why that is safe.  A file being written has chunks on disk before the
  * index names them (afile.c puts chunks during write() and writes the
- * extents at close).  Three rules cover that gap:
+ * extents at close).  Three rules cover that gap; a fourth covers power loss:
  *
  *  1. Pending entries.  Each open artifact handle has an owner id
  *     (mlfs_gc_owner()).  Before every chunk put it commits (hash, owner)
@@ -38,6 +38,12 @@
  *     put after T leaves a file gc keeps, and a put before T was preceded
  *     by its pending entry (rule 1), which gc's snapshot (taken after T)
  *     shows, or by then the extents that replaced it.
+ *  4. Durability.  The daemon commits without flushing, so a power loss
+ *     can bring back an index older than gc's snapshot, which may name
+ *     chunks gc removed.  gc flushes before its first unlink: syncfs of the
+ *     store's file system, then the index, holding the gc lock exclusive
+ *     so that no chunk is renamed into place between the two (a flushed
+ *     index never names a chunk that is not on disk, chunk.h invariant 3).
  *
  * A writer's view also names chunks it did not put: the extents it loaded
  * at open.  The index names those as long as the file's gen is the one
@@ -53,8 +59,12 @@
  *    content) is protected only by rule 3, so a gc that starts between its
  *    put and its commit could remove a chunk it is about to name.
  *
- * Memory: gc keeps a map of the marked hashes (mlfs_hmap, about 40 bytes each); the
- * sweep holds one directory's candidates at a time.
+ * Memory: a map of the marked hashes (mlfs_hmap, about 40 bytes each); the
+ * sweep holds one batch of candidates at a time.
+ *
+ * Cost, measured on 100k chunk files (ext4, 2 cores): marking 50k extents
+ * and examining 100k files takes 0.1 s warm, 0.6 s cold; unlinking 50k of
+ * them 5.9 s (the file system's unlinks).
  */
 #ifndef MLFS_GC_H
 #define MLFS_GC_H
