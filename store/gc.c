@@ -441,7 +441,7 @@ static int make_durable(struct run *g)
 		r = mlfs_index_sync(g->s->idx);
 	flock(g->gc_fd, LOCK_UN);
 	if (r)
-		return log_errno(r, "cannot flush the store '%s' before removing garbage", g->s->dir);
+		return log_errno(r, "cannot flush the store '%s' before collecting", g->s->dir);
 	return 0;
 }
 
