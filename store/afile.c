@@ -186,7 +186,12 @@ static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
 		mlfs_txn_abort(txn);
 		return r;
 	}
-	r = mlfs_store_commit(f->s, txn);
+	/*
+	 * Not mlfs_store_commit(): a pending entry matters only to the daemon
+	 * that made it, so it needs no flush, and a long copy must not make the
+	 * syncer flush the whole file system every second.
+	 */
+	r = mlfs_txn_commit(txn);
 	if (r)
 		return r;
 	f->pend[f->n_pend++] = *h;
@@ -267,7 +272,7 @@ void mlfs_afile_free(struct mlfs_afile *f)
 		if (r == 0) {
 			r = pend_del(f, txn);
 			if (r == 0)
-				r = mlfs_store_commit(f->s, txn);
+				r = mlfs_txn_commit(txn); /* no flush needed, as in pend_add */
 			else
 				mlfs_txn_abort(txn);
 		}

@@ -477,6 +477,25 @@ static int rename_into(struct mlfs_chunkstore *cs, const char *tmp, const char *
 	return 0;
 }
 
+/*
+ * Whether compressing len bytes at buf is worth it: a 16 KiB sample from the
+ * middle must shrink by 3%.  Random and already-compressed data (most of a
+ * checkpoint's weights, a zip) then skip zstd altogether: the sample costs a
+ * sixteenth of compressing the chunk.
+ */
+#define SAMPLE (16u * 1024)
+
+static bool compressible(struct zctx *z, const void *buf, size_t len)
+{
+	size_t n;
+
+	if (len < 4 * SAMPLE)
+		return true;
+	n = ZSTD_compressCCtx(z->cctx, z->buf, SAMPLE, (const char *)buf + len / 2 - SAMPLE / 2,
+			      SAMPLE, ZSTD_LEVEL);
+	return !ZSTD_isError(n) && n < SAMPLE - SAMPLE / 32;
+}
+
 int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const void *buf,
 		   size_t len, size_t *ret_stored)
 {
@@ -487,6 +506,7 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
 	struct mlfs_hash actual;
 	struct zctx *z = NULL;
 	size_t n;
+	bool zip;
 	int fd = -1, r;
 
 	r = atomic_load(&cs->poison);
@@ -525,8 +545,9 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
 	}
 
 	/* Only a payload smaller than the raw bytes is worth decompressing. */
-	n = len > 0 ? ZSTD_compressCCtx(z->cctx, z->buf, len - 1, buf, len, ZSTD_LEVEL) : 0;
-	if (len > 0 && !ZSTD_isError(n)) {
+	zip = len > 0 && compressible(z, buf, len);
+	n = zip ? ZSTD_compressCCtx(z->cctx, z->buf, len - 1, buf, len, ZSTD_LEVEL) : 0;
+	if (zip && !ZSTD_isError(n)) {
 		hdr = (struct chunk_hdr){.enc = ENC_ZSTD, .raw_len = len, .payload_len = n};
 		iov[1] = (struct iovec){.iov_base = z->buf, .iov_len = n};
 	} else {
