@@ -194,10 +194,64 @@ def vm_hwm_kib(pid):
     return int(m.group(1))
 
 
+def cpu_s(pid):
+    """CPU seconds (user + system) the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+LOADS = []
+
+
+def load_note():
+    """Remember the 1-minute load average: the table says how busy the machine was."""
+    LOADS.append(os.getloadavg()[0])
+
+
 def reset_hwm(pid):
     """Make VmHWM start again from the current RSS (Linux clear_refs 5)."""
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5\n")
+
+
+class Rss:
+    """The daemon's peak RSS over a with-block: VmHWM (reset at the start), and
+    the peaks of its two parts, RssAnon (heap, stacks) and RssFile (mapped
+    files: LMDB's map), sampled every 10 ms."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.anon = self.file = self.hwm = 0
+
+    def _sample(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            text = f.read()
+        kib = lambda k: int(re.search(rf"^{k}:\s+(\d+) kB", text, re.M).group(1)) * 1024
+        self.anon = max(self.anon, kib("RssAnon"))
+        self.file = max(self.file, kib("RssFile"))
+        return kib("VmHWM")
+
+    def _loop(self):
+        while not self.stop.wait(0.01):
+            self._sample()
+
+    def __enter__(self):
+        import threading
+        reset_hwm(self.pid)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.hwm = self._sample()
+
+    def __str__(self):
+        return (f"VmHWM {self.hwm / 2**20:.1f} MiB (peak RssAnon {self.anon / 2**20:.1f} MiB, "
+                f"peak RssFile {self.file / 2**20:.1f} MiB)")
 
 
 def index_bytes(store):
@@ -249,6 +303,7 @@ MIBPS = ("MiB/s", lambda x: f"{x / 2**20:.0f}")
 MS = ("ms", lambda x: f"{x * 1e3:.3g}")
 S = ("s", lambda x: f"{x:.3g}")
 MIB = ("MiB", lambda x: f"{x / 2**20:.1f}")
+US = lambda x: f"{x * 1e6:.3g}"  # seconds, shown in µs
 LAT = ("ms", lambda x: f"{x:.2f}")
 BPP = ("B/point", lambda x: f"{x:.2f}")
 
@@ -307,7 +362,7 @@ class Bench:
         n, reps = SIZES["echo"], REPS["small"]
         log(f"echo loop: {n} points x {reps} reps, on mlfs, bare FUSE (mt, st) and tmpfs")
         store, mnt = self.path("s-echo"), self.path("m-echo")
-        self.m.mlfs_fresh(store, mnt)
+        pid = self.m.mlfs_fresh(store, mnt)
         os.makedirs(os.path.join(mnt, "e", "r"))
         bare, bare1, tmp = self.path("m-bare"), self.path("m-bare1"), self.path("m-tmpfs")
         self.m.barefs(bare)
@@ -319,12 +374,17 @@ class Bench:
                    ("bare1", lambda r: os.path.join(bare1, f"echo{r}")),
                    ("tmpfs", lambda r: os.path.join(tmp, f"echo{r}"))]
         res = {k: [] for k, _ in targets}
+        cpu = []
         for r in range(reps):
+            load_note()
             # rotate which goes first
             k = r % len(targets)
             for name, where in targets[k:] + targets[:k]:
+                c = cpu_s(pid)
                 t = timed(["bash", "-c", loop, where(r)])
                 res[name].append(n / t)
+                if name == "mlfs":
+                    cpu.append((cpu_s(pid) - c) / n)
         got = run(["wc", "-l", os.path.join(mnt, "e", "r", "metrics", "echo0")]).split()[0]
         if int(got) != n:
             raise RuntimeError(f"the echo loop stored {got} points of {n}")
@@ -339,28 +399,36 @@ class Bench:
             rat = Stat(a / b for a, b in zip(res["mlfs"], res[key]))
             row(f"bash `echo V >> metrics/m` loop, {si(n)} points", PTS, v, label,
                 Stat(res[key]), rat, target, None if goal is None else rat.med >= goal)
+        note(f"daemon CPU per `echo >>` append: {Stat(cpu).fmt(US)} µs")
 
     def python(self):
         n, reps = SIZES["python"], REPS["small"]
         log(f"python appender: {n} points x {reps} reps, on mlfs and tmpfs")
         store, mnt, tmp = self.path("s-py"), self.path("m-py"), self.path("m-tmpfs")
-        self.m.mlfs_fresh(store, mnt)
+        pid = self.m.mlfs_fresh(store, mnt)
         os.makedirs(os.path.join(mnt, "e", "r"))
         self.m.tmpfs(tmp, "1g")
         prog = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyappend.py")
         res = {"mlfs": [], "tmpfs": []}
+        cpu = []
         for r in range(reps):
+            load_note()
             for name in order(r, "mlfs", "tmpfs"):
                 f = (os.path.join(mnt, "e", "r", "metrics", f"py{r}") if name == "mlfs"
                      else os.path.join(tmp, f"py{r}"))
+                c = cpu_s(pid)
                 t = float(run(["/usr/bin/python3", prog, f, str(n)]))
                 res[name].append(n / t)
+                if name == "mlfs":
+                    cpu.append((cpu_s(pid) - c) / n)
         self.m.umount(tmp)
         self.m.umount(mnt)
         v = Stat(res["mlfs"])
         rat = Stat(a / b for a, b in zip(res["mlfs"], res["tmpfs"]))
         row(f"Python, one `write()` per point, {si(n)} points", PTS, v, "tmpfs",
             Stat(res["tmpfs"]), rat, "≥ 50k pts/s", v.med >= 50000)
+        note(f"daemon CPU per Python write: {Stat(cpu).fmt(US)} µs (includes the "
+             f"process's start and exit)")
 
     def writers(self):
         n, reps, k = SIZES["writer"], REPS["small"], 4
@@ -372,6 +440,7 @@ class Bench:
         thr = {1: [], k: []}
         p99 = {1: [], k: []}
         for r in range(reps):
+            load_note()
             for w in order(r, 1, k):
                 metric = os.path.join(mnt, "e", "r", "metrics", f"w{w}_{r}")
                 go = self.path(f"go{w}_{r}")
@@ -407,6 +476,7 @@ class Bench:
         store, mnt = self.path("s-mkdir"), self.path("m-mkdir")
         first, total, last = [], [], []
         for r in range(reps):
+            load_note()
             self.m.mlfs_fresh(store, mnt)
             exp = os.path.join(mnt, "exp")
             os.mkdir(exp)
@@ -473,11 +543,13 @@ class Bench:
         for what in ("ls", "find"):
             mine, base = [], []
             for r in range(reps):
+                load_note()
                 for side in order(r, 0, 1):
                     t = timed(cmds[what](roots[what][side]), env=env)
                     (mine if side == 0 else base).append(t)
             res[what] = (mine, base)
-        note(f"daemon VmHWM after building and listing the trees: {vm_hwm_kib(pid) / 1024:.1f} MiB")
+        note(f"daemon VmHWM after building and listing the trees: "
+             f"{vm_hwm_kib(pid) / 1024:.1f} MiB; index {index_bytes(store) / 2**20:.0f} MiB")
         self.m.umount(mnt)
         shutil.rmtree(nat)
         shutil.rmtree(store)
@@ -502,8 +574,10 @@ class Bench:
         nat = self.path("native-big")
         os.makedirs(nat, exist_ok=True)
         cp = {k: ([], []) for k in files}
-        hwm = []
+        hwm, rss_parts = [], []
+        cpu = {k: [] for k in files}
         for r in range(reps):
+            load_note()
             pid = self.m.mlfs_fresh(store, mnt)
             art = os.path.join(mnt, "e", "r", "artifacts")
             os.makedirs(os.path.join(mnt, "e", "r"))
@@ -512,9 +586,12 @@ class Bench:
                 for side in order(r, 0, 1):
                     sync()
                     if side == 0:
-                        reset_hwm(pid)
-                        t = timed(["cp", src, art + "/"])
-                        hwm.append(vm_hwm_kib(pid) * 1024)
+                        c = cpu_s(pid)
+                        with Rss(pid) as rss:
+                            t = timed(["cp", src, art + "/"])
+                        cpu[kind].append((cpu_s(pid) - c) / (size / 1024))
+                        hwm.append(rss.hwm)
+                        rss_parts.append(rss)
                     else:
                         dst = os.path.join(nat, os.path.basename(src))
                         if os.path.exists(dst):
@@ -531,21 +608,27 @@ class Bench:
         native = os.path.join(nat, "floats.bin")
         run(["cmp", files["floats"], mine])  # fails the bench if the copy differs
         cold, warmr = ([], []), ([], [])
+        rcpu = {"cold": [], "warm": []}
         for r in range(REPS["read"]):
+            load_note()
             for side in order(r, 0, 1):
                 drop_caches()
+                c = cpu_s(pid)
                 t = timed(["cat", mine if side == 0 else native])
                 cold[side].append(size * 2**20 / t)
-        rss_read = 0
+                if side == 0:
+                    rcpu["cold"].append((cpu_s(pid) - c) / (size / 1024))
         for p in (mine, native):
             warm(p)
         for r in range(REPS["read"]):
             for side in order(r, 0, 1):
                 if side == 0:
-                    reset_hwm(pid)
-                t = timed(["cat", mine if side == 0 else native])
-                if side == 0:
-                    rss_read = max(rss_read, vm_hwm_kib(pid) * 1024)
+                    c = cpu_s(pid)
+                    with Rss(pid) as rss_read:
+                        t = timed(["cat", mine])
+                    rcpu["warm"].append((cpu_s(pid) - c) / (size / 1024))
+                else:
+                    t = timed(["cat", native])
                 warmr[side].append(size * 2**20 / t)
         self.m.umount(mnt)
         shutil.rmtree(nat)
@@ -564,7 +647,13 @@ class Bench:
         v = Stat(hwm)
         row(f"daemon peak RSS during each {label} `cp`", MIB, v, None, None, None, "≤ 64 MiB",
             v.med <= 64 * 2**20)
-        note(f"daemon peak RSS during warm reads of the {label} file: {MIB[1](rss_read)} MiB")
+        for kind in files:
+            note(f"daemon CPU per GiB copied ({kind}): {Stat(cpu[kind]).fmt(S[1])} s")
+        worst = max(rss_parts, key=lambda x: x.hwm)
+        note(f"daemon during the {label} copies, the worst rep: {worst}")
+        note(f"daemon during the last warm read of the {label} file: {rss_read}")
+        for k, v in rcpu.items():
+            note(f"daemon CPU per GiB read ({k}): {Stat(v).fmt(S[1])} s")
 
     def metric(self):
         n = SIZES["metric"]
@@ -587,11 +676,12 @@ class Bench:
         got = int(run(["wc", "-l", metric]).split()[0])
         if got != n:
             raise RuntimeError(f"the metric has {got} points of {n}")
-        reads, rss = [], []
+        reads, rss, parts = [], [], []
         for r in range(REPS["big"]):
-            reset_hwm(pid)
-            reads.append(n / timed(["cat", metric]))
-            rss.append(vm_hwm_kib(pid) * 1024)
+            with Rss(pid) as m:
+                reads.append(n / timed(["cat", metric]))
+            rss.append(m.hwm)
+            parts.append(m)
         self.m.umount(mnt)
         after = index_bytes(store)
         shutil.rmtree(store)
@@ -603,6 +693,7 @@ class Bench:
         row(f"daemon peak RSS during `cat` of that metric", MIB, v, None, None, None,
             "≤ 64 MiB", v.med <= 64 * 2**20)
         note(f"reading the {si(n)}-point metric with cat: {Stat(reads).fmt(si)} pts/s")
+        note(f"daemon during `cat` of the metric, the worst rep: {max(parts, key=lambda x: x.hwm)}")
 
     def ckpt(self):
         size, count = SIZES["ckpt_mib"], SIZES["ckpts"]
@@ -667,6 +758,8 @@ def machine(work, mlfs):
         f"{mem:.1f} GiB RAM",
         f"system:  {osname}, Linux {platform.release()}, libfuse {fuse}",
         f"disk:    {disk}, work directory {work}",
+        f"load:    1-minute load average {min(LOADS):.1f} to {max(LOADS):.1f} during the run "
+        f"(other work on the machine slows both sides of a ratio, not always equally)",
         f"mlfs:    {commit}; {'BENCH_QUICK=1 (smoke sizes)' if QUICK else 'full sizes'}; "
         f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
     ]
@@ -717,7 +810,9 @@ def main():
     t0 = time.time()
     try:
         for s in sections:
+            load_note()
             getattr(b, s)()
+        load_note()
     finally:
         b.m.close()
     text = table(work, mlfs, time.time() - t0)
