@@ -679,6 +679,8 @@ class Bench:
         os.makedirs(os.path.join(mnt, "e", "r"))
         self.m.umount(mnt)
         before = index_bytes(store)
+        data_mdb = os.path.join(store, "index", "data.mdb")
+        du_before = os.stat(data_mdb).st_blocks * 512
         pid = self.m.mlfs_mount(store, mnt)
         metric = os.path.join(mnt, "e", "r", "metrics", "loss")
         warm(src)
@@ -697,6 +699,9 @@ class Bench:
             parts.append(m)
         self.m.umount(mnt)
         after = index_bytes(store)
+        du_after = os.stat(data_mdb).st_blocks * 512
+        note(f"index file (data.mdb) grew by {MIB[1](du_after - du_before)} MiB on disk, "
+             f"{(du_after - du_before) / n:.2f} B/point (free pages included)")
         shutil.rmtree(store)
         per = (after - before) / n
         row(f"index bytes per point, {si(n)}-point noisy loss curve", BPP, Stat([per]),
