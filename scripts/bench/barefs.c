@@ -1,7 +1,7 @@
 /*
  * barefs.c - the bench's baseline: a bare in-memory FUSE file system.
  *
- *     barefs [-s] MOUNTPOINT
+ *     barefs [-s] [-k] MOUNTPOINT
  *
  * Serves a tree of folders and regular files held in memory, on libfuse3's
  * low-level API, in the foreground until it is unmounted or sent SIGTERM or
@@ -13,6 +13,10 @@
  * is implemented, files go through the page cache without writeback caching,
  * names and attributes are cached for one second, and the request loop is
  * libfuse's default multi-threaded one (-s: the single-threaded one).
+ *
+ * -k sets keep_cache on every open, so that a file read twice is read from
+ * the page cache the second time: the bench uses it as the ceiling of warm
+ * reads through FUSE, not as a baseline.
  *
  * Memory: every node ever made stays allocated until exit (inode numbers are
  * indexes into one table), so a forgotten or unlinked node never dangles.
@@ -45,6 +49,7 @@ struct node {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct node **nodes; /* protected by lock; nodes[ino], 0 unused */
 static size_t n_nodes, cap_nodes;
+static int keep_cache; /* -k */
 
 static struct node *node_of(fuse_ino_t ino)
 {
@@ -372,10 +377,12 @@ static void bare_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else if (fi->flags & O_TRUNC)
 		r = resize(n, 0);
 	pthread_mutex_unlock(&lock);
-	if (r)
+	if (r) {
 		fuse_reply_err(req, r);
-	else
+	} else {
+		fi->keep_cache = keep_cache;
 		fuse_reply_open(req, fi);
+	}
 }
 
 static void bare_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -520,17 +527,21 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
 	const char *mnt;
-	int single = 0, r = 1;
+	int single = 0, r = 1, i;
 
-	if (argc == 3 && !strcmp(argv[1], "-s")) {
-		single = 1;
-		mnt = argv[2];
-	} else if (argc == 2) {
-		mnt = argv[1];
-	} else {
-		fprintf(stderr, "usage: barefs [-s] MOUNTPOINT\n");
+	for (i = 1; i < argc - 1; i++) {
+		if (!strcmp(argv[i], "-s"))
+			single = 1;
+		else if (!strcmp(argv[i], "-k"))
+			keep_cache = 1;
+		else
+			break;
+	}
+	if (i != argc - 1) {
+		fprintf(stderr, "usage: barefs [-s] [-k] MOUNTPOINT\n");
 		return 2;
 	}
+	mnt = argv[i];
 	node_new(NULL, "", 0, 0, 0); /* ino 0: unused */
 	if (!node_new(NULL, "", S_IFDIR | 0755, getuid(), getgid()))
 		return 1;
