@@ -175,12 +175,12 @@ int mlfs_daemon_run(const struct mlfs_daemon_opts *o)
 		report(pipefd[1], 1, "mlfs: out of memory");
 		goto out;
 	}
-	mlfs_ops_set_store(s);
 	se = fuse_session_new(&args, &mlfs_ops, sizeof(mlfs_ops), NULL);
 	if (!se) {
 		report(pipefd[1], 1, "mlfs: cannot start a FUSE session (bad -o option?)");
 		goto out;
 	}
+	mlfs_ops_set_store(s, se);
 	if (fuse_set_signal_handlers(se) || fuse_session_mount(se, mnt)) {
 		report(pipefd[1], 1, "mlfs: cannot mount '%s' (is /dev/fuse there, and fuse3 installed?)",
 		       mnt);

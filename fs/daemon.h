@@ -31,8 +31,10 @@ int mlfs_daemon_run(const struct mlfs_daemon_opts *o);
 
 /* The FUSE operations, and the state they share (ops.c). */
 struct fuse_lowlevel_ops;
+struct fuse_session;
 struct mlfs_store;
 extern const struct fuse_lowlevel_ops mlfs_ops;
-void mlfs_ops_set_store(struct mlfs_store *s);
+/* The store the operations serve; the session, for telling the kernel to forget entries. */
+void mlfs_ops_set_store(struct mlfs_store *s, struct fuse_session *se);
 
 #endif

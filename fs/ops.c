@@ -77,6 +77,7 @@ struct fh {
 };
 
 static struct mlfs_store *store;
+static struct fuse_session *session;
 
 /*
  * The content generation of each artifact when it was last opened, so that
@@ -93,9 +94,24 @@ static struct {
 static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fh *writers; /* protected by writers_lock */
 
-void mlfs_ops_set_store(struct mlfs_store *s)
+void mlfs_ops_set_store(struct mlfs_store *s, struct fuse_session *se)
 {
 	store = s;
+	session = se;
+}
+
+/*
+ * A stage was written: the model's Staging and Production links may now be
+ * other inodes, or gone.  Tell the kernel to forget its entries for them.
+ */
+static void stage_links_changed(uint64_t stage_ino)
+{
+	struct mlfs_inode stage, ver;
+
+	if (mlfs_inode_of(store, stage_ino, &stage) || mlfs_inode_of(store, stage.parent, &ver))
+		return;
+	fuse_lowlevel_notify_inval_entry(session, ver.parent, "Staging", 7);
+	fuse_lowlevel_notify_inval_entry(session, ver.parent, "Production", 10);
 }
 
 static struct fh *fh_of(struct fuse_file_info *fi)
@@ -284,13 +300,12 @@ static void mlfs_lookup_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r = do_lookup(parent, name, &st);
 
 	if (r == -ENOENT) {
-		/* A negative entry, cached no longer than a positive one. */
-		struct fuse_entry_param e;
-
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = TIMEOUT;
-		fuse_reply_entry(req, &e);
-		return;
+		/*
+		 * Not cached: names appear by other ways than through this kernel's
+		 * own calls (a model's Staging link when a stage is written, the
+		 * command line's runs), and must show at once.
+		 */
+		return reply_err(req, r);
 	}
 	if (r == -ENAMETOOLONG) {
 		struct mlfs_op op;
@@ -336,10 +351,11 @@ static int do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
 	r = mlfs_inode_of(store, ino, &in);
 	if (r)
 		return r;
+	/* A staged model version's files keep their content, mode and times. */
+	r = mlfs_reg_writable(store, &op, ino);
+	if (r)
+		return refused(ino, NULL, &op, r);
 	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MLFS_K_AFILE) {
-		r = mlfs_reg_writable(store, &op, ino);
-		if (r)
-			return refused(ino, NULL, &op, r);
 		if (fi && fh_of(fi)->type == FH_AFILE)
 			r = mlfs_afile_truncate(fh_of(fi)->af, attr->st_size);
 		else
@@ -925,6 +941,8 @@ static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 		return reply_err(req, refused(ino, NULL, &op, r));
 	}
 	fuse_reply_write(req, r);
+	if (f->kind == MLFS_K_STAGE)
+		stage_links_changed(ino);
 }
 
 /* What close(2) waits for: the file's content becomes the file's. */

@@ -58,6 +58,7 @@
 #include "cdc.h"
 #include "chunk.h"
 #include "err.h"
+#include "registry.h"
 #include "gc.h"
 
 /* A gap of at least this many bytes becomes a hole extent rather than zeros in a chunk. */
@@ -752,6 +753,10 @@ static int commit_view(struct mlfs_afile *f, struct mlfs_op *op, const struct ex
 	if (r)
 		return r;
 	r = mlfs_ino_get(txn, f->s->idx, f->ino, &in, NULL);
+	if (r)
+		goto fail;
+	/* A model version staged while this file was open is read-only now. */
+	r = mlfs_reg_frozen(txn, f->s, op, &in);
 	if (r)
 		goto fail;
 	if (f->n_base && in.gen != f->gen) {

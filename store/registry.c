@@ -41,15 +41,28 @@ int mlfs_reg_init(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op)
 			      0, NULL, 0, NULL);
 }
 
+static int check_model_name(struct mlfs_op *op, const char *name, size_t len)
+{
+	int r = mlfs_name_check(name, len);
+
+	if (r == -ENAMETOOLONG)
+		return mlfs_refuse(op, r, "model name is %zu bytes; the limit is %d", len,
+				   MLFS_NAME_MAX);
+	if (r)
+		return mlfs_refuse(op, r, "model name '%.*s' may not be empty or start with '.'",
+				   (int)len, name);
+	return 0;
+}
+
 int mlfs_reg_model(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint64_t models,
 		   const char *name, mode_t mode, struct mlfs_inode *ret)
 {
 	struct mlfs_inode m;
 	int r;
 
-	r = mlfs_name_check(name, strlen(name));
+	r = check_model_name(op, name, strlen(name));
 	if (r)
-		return mlfs_refuse(op, r, "a model name is 1 to 255 bytes, not starting with '.'");
+		return r;
 	r = mlfs_add_child(txn, s, op, models, name, MLFS_K_MODEL, S_IFDIR | (mode & 07777), 0,
 			   NULL, 0, &m);
 	if (r)
@@ -283,6 +296,8 @@ int mlfs_reg_write_stage(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op,
 	char num[24];
 	int r;
 
+	if (len && v[len - 1] == '\n')
+		len--;
 	if (mlfs_stage_parse(v, len, &st))
 		return mlfs_refuse(op, -EINVAL,
 				   "'%.*s' is not a stage (None, Staging, Production or Archived)",
@@ -546,6 +561,9 @@ int mlfs_register(struct mlfs_store *s, struct mlfs_op *op, const char *path, co
 		goto fail;
 	}
 	r = mlfs_dirent_get(txn, s->idx, MLFS_ROOT_INO, "models", 6, &models);
+	if (r)
+		goto fail;
+	r = check_model_name(op, name, strlen(name));
 	if (r)
 		goto fail;
 	r = mlfs_dirent_get(txn, s->idx, models, name, strlen(name), &ino);

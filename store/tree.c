@@ -277,6 +277,15 @@ int mlfs_getattr(struct mlfs_store *s, uint64_t ino, struct stat *ret)
 	return r;
 }
 
+/* Is parent a deleted experiment (which shows all its runs)? */
+static bool parent_deleted(struct mlfs_store *s, MDB_txn *txn, uint64_t parent)
+{
+	struct mlfs_inode p;
+
+	return mlfs_ino_get(txn, s->idx, parent, &p, NULL) == 0 && p.kind == MLFS_K_EXP &&
+	       p.deleted_ms;
+}
+
 /* Look name up in parent as the tree shows it: .trash and views included, trashed entries hidden. */
 static int lookup_txn(struct mlfs_store *s, MDB_txn *txn, uint64_t parent, const char *name,
 		      size_t len, struct stat *ret)
@@ -303,7 +312,7 @@ static int lookup_txn(struct mlfs_store *s, MDB_txn *txn, uint64_t parent, const
 	} else if (parent & MLFS_VIEW_BIT) {
 		if (in.kind != MLFS_K_RUN || !in.deleted_ms)
 			return -ENOENT;
-	} else if (in_trash(&in)) {
+	} else if (in_trash(&in) && !parent_deleted(s, txn, parent)) {
 		return -ENOENT;
 	}
 	return mlfs_stat_txn(s, txn, &in, payload, ret);
@@ -964,7 +973,9 @@ static int rename_allowed(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op
 		return mlfs_reg_alias_rename(op, in, name, len, newname, newlen);
 	if (in->kind == MLFS_K_MODEL && b->ino == a->ino) {
 		r = mlfs_name_check(newname, newlen);
-		return r ? mlfs_refuse(op, r, "a model name is 1 to 255 bytes, not starting with '.'")
+		return r ? mlfs_refuse(op, r, "model name '%.*s' may not be empty, longer than 255 "
+					      "bytes or start with '.'",
+				       (int)(newlen > 255 ? 255 : newlen), newname)
 			 : 0;
 	}
 	if (in->kind == MLFS_K_EXP && b->kind == MLFS_K_ROOT) {
@@ -1174,6 +1185,7 @@ struct readdir_ctx {
 	mlfs_readdir_fn fn;
 	void *ctx;
 	uint64_t listing; /* the folder as the caller named it (.trash, a view, or real) */
+	bool all;         /* a deleted experiment: its deleted runs are listed too */
 };
 
 static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
@@ -1202,7 +1214,8 @@ static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
 			return 0;
 		r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
 	} else {
-		if (in_trash(&in))
+		/* A deleted experiment is in .trash whole: its deleted runs show in it too. */
+		if (in_trash(&in) && !rc->all)
 			return 0;
 		r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
 	}
@@ -1213,7 +1226,7 @@ static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
 
 int mlfs_readdir(struct mlfs_store *s, uint64_t ino, uint64_t from, mlfs_readdir_fn fn, void *ctx)
 {
-	struct readdir_ctx rc = { s, NULL, fn, ctx, ino };
+	struct readdir_ctx rc = { s, NULL, fn, ctx, ino, false };
 	struct mlfs_inode in;
 	struct stat st;
 	uint64_t dir = ino;
@@ -1237,6 +1250,8 @@ int mlfs_readdir(struct mlfs_store *s, uint64_t ino, uint64_t from, mlfs_readdir
 		in.parent = MLFS_ROOT_INO;
 	else if (ino & MLFS_VIEW_BIT)
 		in.parent = MLFS_TRASH_INO;
+	else if (in.kind == MLFS_K_EXP && in.deleted_ms)
+		rc.all = true;
 	if (from < 1) {
 		r = stat_ino(s, rc.txn, ino, &st);
 		if (r == 0)
@@ -1273,6 +1288,7 @@ int mlfs_path(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, char *buf, size_
 		snprintf(buf, cap, ".trash");
 		return 6;
 	}
+	trashed = (ino & MLFS_VIEW_BIT) != 0;
 	ino &= ~MLFS_VIEW_BIT;
 	while (ino != MLFS_ROOT_INO) {
 		if (++depth > 4096)

@@ -135,13 +135,21 @@ int cmd_log(int argc, char **argv)
 		MDB_txn *txn;
 		struct mlfs_inode in;
 
+		struct mlfs_inode run, exp;
+
 		r = mlfs_txn_begin(s->idx, false, &txn);
 		if (r == 0) {
 			r = mlfs_resolve(s, txn, dir, &in);
+			if (r == 0)
+				r = mlfs_ino_get(txn, s->idx, in.parent, &run, NULL);
+			if (r == 0)
+				r = mlfs_ino_get(txn, s->idx, run.parent, &exp, NULL);
 			mlfs_txn_abort(txn);
 		}
 		if (r == -ENOENT)
 			r = mlfs_refuse(&op, r, "no such run");
+		else if (r == 0 && (run.deleted_ms || exp.deleted_ms))
+			r = mlfs_refuse(&op, -ENOENT, "the run is in the trash; restore it to log to it");
 		at = in.ino;
 	}
 	if (r == 0 && slash) {

@@ -41,6 +41,14 @@ static int trash_cmd(int argc, char **argv, const char *usage, bool deleted)
 	}
 	if (r == 0 && in.kind != MLFS_K_EXP && in.kind != MLFS_K_RUN)
 		r = mlfs_refuse(&op, -EINVAL, "not an experiment or a run");
+	if (r == 0 && in.kind == MLFS_K_RUN) {
+		struct mlfs_inode exp;
+
+		r = mlfs_inode_of(s, in.parent, &exp);
+		if (r == 0 && exp.deleted_ms)
+			r = mlfs_refuse(&op, -ENOENT, "its experiment is in the trash; %s it whole",
+					deleted ? "it is deleted" : "restore");
+	}
 	if (r == 0 && (in.deleted_ms != 0) == deleted)
 		r = mlfs_refuse(&op, -ENOENT,
 				deleted ? "already in the trash" : "not in the trash");
