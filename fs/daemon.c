@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "err.h"
+#include "gc.h"
 #include "store.h"
 
 /* The syncer: flushes the store about once a second while commits come in. */
@@ -156,6 +157,13 @@ int mlfs_daemon_run(const struct mlfs_daemon_opts *o)
 	if (r) {
 		report(pipefd[1], 1, "mlfs: cannot serve '%s': %s", o->store, mlfs_strerror(r));
 		return 1;
+	}
+	/* Pending chunks of this daemon's open files are told apart from a dead one's (gc.h). */
+	r = mlfs_gc_instance(s, NULL);
+	if (r) {
+		report(pipefd[1], 1, "mlfs: cannot write the lock file of '%s': %s", o->store,
+		       mlfs_strerror(r));
+		goto out;
 	}
 	if (inside(s->dir, mnt)) {
 		report(pipefd[1], 1, "mlfs: will not mount '%s' inside its own store '%s'", mnt,

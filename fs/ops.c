@@ -35,6 +35,7 @@
 #include "errlog.h"
 #include "registry.h"
 #include "series.h"
+#include "stats.h"
 #include "store.h"
 #include "trash.h"
 #include "tree.h"
@@ -46,7 +47,7 @@
 #define PENDING_MAX 4096
 
 /* Virtual inodes below MLFS_FIRST_INO. */
-enum { VINO_DIR = 2, VINO_ERRORS = 3, VINO_PID = 4 };
+enum { VINO_DIR = 2, VINO_ERRORS = 3, VINO_PID = 4, VINO_STATS = 6 };
 
 enum fh_type { FH_AFILE, FH_METRIC, FH_VALUE, FH_TEXT };
 
@@ -152,7 +153,7 @@ static void reply_err(fuse_req_t req, int r)
 
 static bool is_virtual(fuse_ino_t ino)
 {
-	return ino == VINO_DIR || ino == VINO_ERRORS || ino == VINO_PID;
+	return ino == VINO_DIR || ino == VINO_ERRORS || ino == VINO_PID || ino == VINO_STATS;
 }
 
 static int render_pid(char *buf, size_t cap)
@@ -187,6 +188,10 @@ static int virtual_stat(fuse_ino_t ino, struct stat *st)
 	case VINO_PID:
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = render_pid(pid, sizeof(pid));
+		return 0;
+	case VINO_STATS:
+		/* Its size is known only once it is read (it walks the chunk store). */
+		st->st_mode = S_IFREG | 0444;
 		return 0;
 	}
 	return -ENOENT;
@@ -280,6 +285,8 @@ static int do_lookup(fuse_ino_t parent, const char *name, struct stat *st)
 			return virtual_stat(VINO_ERRORS, st);
 		if (!strcmp(name, "pid"))
 			return virtual_stat(VINO_PID, st);
+		if (!strcmp(name, "stats"))
+			return virtual_stat(VINO_STATS, st);
 		return -ENOENT;
 	}
 	if (is_virtual(parent))
@@ -561,6 +568,15 @@ static int snapshot(struct fh *f, uint64_t ino)
 		if (r)
 			return r;
 		f->len = render_pid(f->buf, 32);
+		return 0;
+	}
+	if (ino == VINO_STATS) {
+		r = mlfs_stats_render(store, &text, &len);
+		if (r)
+			return r;
+		free(f->buf);
+		f->buf = text;
+		f->len = f->cap = len;
 		return 0;
 	}
 	r = buf_reserve(f, MLFS_RENDER_MAX);
@@ -1080,10 +1096,11 @@ static int do_readdir(fuse_ino_t ino, off_t off, struct dirbuf *d)
 	int r;
 
 	if (ino == VINO_DIR) {
-		static const char *names[] = { ".", "..", "errors", "pid" };
-		static const fuse_ino_t inos[] = { VINO_DIR, FUSE_ROOT_ID, VINO_ERRORS, VINO_PID };
+		static const char *names[] = { ".", "..", "errors", "pid", "stats" };
+		static const fuse_ino_t inos[] = { VINO_DIR, FUSE_ROOT_ID, VINO_ERRORS, VINO_PID,
+						   VINO_STATS };
 
-		for (int i = (int)off; i < 4; i++) {
+		for (int i = (int)off; i < 5; i++) {
 			memset(&st, 0, sizeof(st));
 			r = i < 2 ? (st.st_ino = inos[i], st.st_mode = S_IFDIR, 0)
 				  : virtual_stat(inos[i], &st);
