@@ -392,7 +392,7 @@ void mlfs_chunkstore_free(struct mlfs_chunkstore *cs)
 static int gc_lock(struct mlfs_chunkstore *cs, struct zctx *z)
 {
 	if (z->gc_fd < 0) {
-		z->gc_fd = openat(cs->dir_fd, MLFS_GC_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		z->gc_fd = openat(cs->dir_fd, MLFS_GC_LOCK, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (z->gc_fd < 0)
 			return log_errno(-errno, "cannot open '%s/%s'", cs->dir, MLFS_GC_LOCK);
 	}

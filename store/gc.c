@@ -627,7 +627,7 @@ int mlfs_gc_run(struct mlfs_store *s, unsigned flags, mlfs_gc_progress_fn fn, vo
 	g.cutoff_ns = g.t0_ns - (int64_t)MLFS_GC_MARGIN_S * 1000000000;
 	g.live = who_serves(s, &g.instance);
 	snprintf(path, sizeof(path), "%s/%s", s->dir, MLFS_GC_LOCK);
-	g.gc_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	g.gc_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (g.gc_fd < 0) {
 		r = log_errno(-errno, "cannot open '%s'", path);
 		goto fail;
