@@ -19,11 +19,18 @@
 # scripts/run-tests.sh counts.  A failing target's input is kept in
 # FUZZ_KEEP and shown in hex; replay it with `BINARY FILE`.
 #
+# A target that uses a store or a chunk store makes it under $TMPDIR, which
+# is a fresh folder in FUZZ_TMP (a tmpfs by default: file churn on a disk
+# file system costs most of the time).  tests/fuzz/<target>.flags, if
+# present, holds more libFuzzer flags for that target (e.g. -max_len=2048
+# where long inputs are slow and add nothing).
+#
 # Environment:
 #   FUZZ_TIME   seconds per target (default 20)
 #   FUZZ_JOBS   targets run at once (default: the number of CPUs)
 #   FUZZ_BUILD  where the binaries go (default build/fuzz)
 #   FUZZ_KEEP   where failing inputs are kept (default: a new /tmp/mlfs-fuzz-fail.*)
+#   FUZZ_TMP    where targets make their stores (default /dev/shm if writable, else /tmp)
 #   CC_FUZZ     the compiler (default clang)
 
 set -uo pipefail
@@ -63,8 +70,13 @@ CFLAGS=(-std=gnu11 -O1 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Istore
 	$(pkg-config --cflags lmdb libzstd libxxhash 2>/dev/null) "${SAN[@]}")
 LIBS=($(pkg-config --libs lmdb libzstd libxxhash 2>/dev/null) -lpthread -lm)
 
+if [ -z "${FUZZ_TMP:-}" ]; then
+	FUZZ_TMP=/tmp
+	[ -d /dev/shm ] && [ -w /dev/shm ] && FUZZ_TMP=/dev/shm
+fi
 WORK=$(mktemp -d /tmp/mlfs-fuzz.XXXXXX) || exit 1
-trap 'rm -rf "$WORK"' EXIT
+SCRATCH=$(mktemp -d "$FUZZ_TMP/mlfs-fuzz-scratch.XXXXXX") || exit 1
+trap 'rm -rf "$WORK" "$SCRATCH"' EXIT
 mkdir -p "$FUZZ_BUILD/obj"
 
 # The store library, rebuilt when a source or header is newer than its object.
@@ -101,15 +113,16 @@ build_target() {
 # run_target T: fuzz T for FUZZ_TIME s; writes WORK/T.result ("ok|FAIL execs secs n0 n1 why").
 run_target() {
 	local t=$1 bin=$FUZZ_BUILD/$1 seeds=tests/fuzz/corpus/$1 corpus=$WORK/corpus-$1
-	local log=$WORK/$1.log start status execs n0 n1 why=
-	mkdir -p "$corpus" "$WORK/fail-$t"
+	local log=$WORK/$1.log start status execs n0 n1 why= flags=()
+	mkdir -p "$corpus" "$WORK/fail-$t" "$SCRATCH/$t"
+	[ -f "tests/fuzz/$t.flags" ] && read -r -a flags <"tests/fuzz/$t.flags"
 	[ -d "$seeds" ] && cp -r "$seeds"/. "$corpus"/
 	n0=$(find "$corpus" -type f | wc -l)
 	start=$SECONDS
-	# The target's own files (a store in a temporary folder) go under WORK too.
-	(cd "$WORK" && TMPDIR=$WORK timeout -k 10 $((FUZZ_TIME + 60)) "$bin" \
+	(cd "$WORK" && TMPDIR=$SCRATCH/$t timeout -k 10 $((FUZZ_TIME + 60)) "$bin" \
 		-max_total_time="$FUZZ_TIME" -max_len=8192 -timeout=10 -rss_limit_mb=2560 \
-		-print_final_stats=1 -artifact_prefix="$WORK/fail-$t/" "$corpus") >"$log" 2>&1
+		-print_final_stats=1 "${flags[@]}" -artifact_prefix="$WORK/fail-$t/" "$corpus") \
+		>"$log" 2>&1
 	status=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	n1=$(find "$corpus" -type f | wc -l)
