@@ -214,7 +214,12 @@ static bool keep_cache(uint64_t ino, uint64_t gen)
 	return keep;
 }
 
-/* Size and mtime of an artifact as its open writers see it. */
+/*
+ * The size of an artifact that a read-write open has changed: what that
+ * open has written (it shares the kernel's page cache and size, and mmap,
+ * so its fstat must agree with its reads).  Write-only opens skip the page
+ * cache: for them the committed size stands until their close.
+ */
 static void writer_view(struct stat *st)
 {
 	pthread_mutex_lock(&writers_lock);
@@ -222,7 +227,7 @@ static void writer_view(struct stat *st)
 		bool dirty;
 		uint64_t size;
 
-		if (f->ino != st->st_ino)
+		if (f->ino != st->st_ino || (f->flags & O_ACCMODE) != O_RDWR)
 			continue;
 		size = mlfs_afile_size(f->af, &dirty);
 		if (dirty) {
@@ -234,7 +239,19 @@ static void writer_view(struct stat *st)
 	pthread_mutex_unlock(&writers_lock);
 }
 
-static int do_getattr(fuse_ino_t ino, struct stat *st)
+/* Is artifact ino open for writing? */
+static bool being_written(uint64_t ino)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&writers_lock);
+	for (struct fh *f = writers; f && !busy; f = f->next)
+		busy = f->ino == ino;
+	pthread_mutex_unlock(&writers_lock);
+	return busy;
+}
+
+static int do_getattr(fuse_ino_t ino, struct fuse_file_info *fi, struct stat *st)
 {
 	int r;
 
@@ -329,7 +346,7 @@ static void mlfs_lookup_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void mlfs_getattr_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
-	int r = do_getattr(ino, &st);
+	int r = do_getattr(ino, fi, &st);
 
 	if (r)
 		return reply_err(req, r);
@@ -642,8 +659,21 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		r = mlfs_afile_open(store, ino, fi->flags, &f->af);
 		if (r)
 			goto fail;
-		if (!writing)
+		/*
+		 * Each open reads its own version.  A write-only open cannot be
+		 * mmapped: its writes skip the page cache, so no reader finds them
+		 * there before it commits.  A reader that opens while a writer is
+		 * at work skips the cache too (and the kernel's idea of the size,
+		 * which the writer moves), reading exactly its version.  A
+		 * read-write open keeps the cache, for shared mmap: readers that
+		 * opened before it may see its unclosed writes.
+		 */
+		if (!writing && being_written(ino))
+			fi->direct_io = 1;
+		else if (!writing)
 			fi->keep_cache = keep_cache(ino, in.gen);
+		if ((fi->flags & O_ACCMODE) == O_WRONLY)
+			fi->direct_io = 1;
 		if (writing) {
 			pthread_mutex_lock(&writers_lock);
 			f->next = writers;
@@ -707,8 +737,20 @@ fail:
 	return r;
 }
 
+/*
+ * An open with O_TRUNC makes the kernel set its size of the file to 0 for
+ * every process; the file is not truncated until the writer's close
+ * commits.  Make the kernel fetch the committed size again.
+ */
+static bool truncates(struct fuse_file_info *fi)
+{
+	return (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	       fh_of(fi)->type == FH_AFILE;
+}
+
 static void mlfs_open_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	bool trunc;
 	struct mlfs_op op;
 	int r;
 
@@ -716,12 +758,15 @@ static void mlfs_open_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	r = do_open(req, ino, fi, &op);
 	if (r)
 		return reply_err(req, r == -ENOENT ? r : refused(ino, NULL, &op, r));
-	fuse_reply_open(req, fi);
+	trunc = truncates(fi); /* the handle may be gone once we have replied */
+	if (fuse_reply_open(req, fi) == 0 && trunc)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
 static void mlfs_create_cb(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			   struct fuse_file_info *fi)
 {
+	bool trunc;
 	struct fuse_entry_param e;
 	struct mlfs_op op;
 	bool created;
@@ -743,8 +788,11 @@ static void mlfs_create_cb(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	e.ino = e.attr.st_ino;
 	e.attr_timeout = TIMEOUT;
 	e.entry_timeout = TIMEOUT;
+	trunc = !created && truncates(fi);
 	if (fuse_reply_create(req, &e, fi))
 		fh_free(fh_of(fi));
+	else if (trunc)
+		fuse_lowlevel_notify_inval_inode(session, e.ino, -1, 0);
 }
 
 static int read_metric(struct fh *f, off_t off, char *buf, size_t size)
@@ -930,6 +978,7 @@ static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 			  off_t off, struct fuse_file_info *fi)
 {
 	struct fh *f = fh_of(fi);
+	bool stage = f->kind == MLFS_K_STAGE; /* f may be gone once we have replied */
 	struct mlfs_op op;
 	int r;
 
@@ -957,7 +1006,7 @@ static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 		return reply_err(req, refused(ino, NULL, &op, r));
 	}
 	fuse_reply_write(req, r);
-	if (f->kind == MLFS_K_STAGE)
+	if (stage)
 		stage_links_changed(ino);
 }
 
@@ -1007,15 +1056,37 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 	return r < 0 ? refused(ino, NULL, op, r) : 0;
 }
 
+/* Will a flush of f change the file (so the kernel's attributes go stale)? */
+static bool has_changes(struct fh *f)
+{
+	bool dirty = false;
+
+	if (f->type == FH_AFILE)
+		mlfs_afile_size(f->af, &dirty);
+	return dirty;
+}
+
+/*
+ * A commit changed the file's size and times: make the kernel fetch them
+ * again (it kept those of a write-only writer's setattr, for instance).
+ */
+static void committed(uint64_t ino, bool changed)
+{
+	if (changed)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+}
+
 static void mlfs_flush_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	bool changed = has_changes(fh_of(fi));
 	struct mlfs_op op;
-
 	int r;
 
 	op_from_req(req, &op);
 	r = do_flush(req, ino, fh_of(fi), &op, false);
+	changed &= !has_changes(fh_of(fi));
 	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
+	committed(ino, changed);
 }
 
 static void mlfs_release_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1023,24 +1094,31 @@ static void mlfs_release_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 	struct fh *f = fh_of(fi);
 	struct mlfs_op op;
 
+	bool changed = has_changes(f);
+
 	op_from_req(req, &op);
 	/* Writes that came after the last flush (through mmap) are kept too. */
 	do_flush(req, ino, f, &op, true);
+	changed &= !has_changes(f);
 	fh_free(f);
 	fuse_reply_err(req, 0);
+	committed(ino, changed);
 }
 
 static void mlfs_fsync_cb(fuse_req_t req, fuse_ino_t ino, int datasync,
 			  struct fuse_file_info *fi)
 {
+	bool changed = has_changes(fh_of(fi));
 	struct mlfs_op op;
 	int r;
 
 	op_from_req(req, &op);
 	r = do_flush(NULL, ino, fh_of(fi), &op, false);
+	changed &= !has_changes(fh_of(fi));
 	if (r == 0)
 		r = mlfs_store_sync(store);
 	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
+	committed(ino, changed);
 }
 
 struct dirbuf {

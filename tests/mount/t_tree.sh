@@ -48,7 +48,7 @@ done
 expect_errno_in "EINVAL EEXIST" mkdir "$MNT/exp1/meta"
 expect_errno_in "EINVAL EEXIST" mkdir "$MNT/exp1/tags"
 expect_errno EINVAL mkdir "$MNT/exp1/.hidden"
-check_eq "no reserved name was created at the root" "exp1 exp2" \
+check_eq "no reserved name was created at the root (models is the registry's own)" "exp1 exp2 models" \
 	"$(t ls "$MNT" | sort | tr '\n' ' ' | sed 's/ $//')"
 check_eq "no reserved name was created in the experiment" "meta run42 run43 tags" \
 	"$(t ls "$MNT/exp1" | sort | tr '\n' ' ' | sed 's/ $//')"
