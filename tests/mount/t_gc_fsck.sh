@@ -90,6 +90,8 @@ random_file "$SCRATCH/half" 4194304
 head -c 2097152 "$SCRATCH/half" >"$SCRATCH/half.1"
 tail -c +2097153 "$SCRATCH/half" >"$SCRATCH/half.2"
 mkfifo "$SCRATCH/ready" "$SCRATCH/go"
+# Opened read-write, a fifo never blocks the open, and a read can time out.
+exec 8<>"$SCRATCH/ready" 9<>"$SCRATCH/go"
 before=$(nchunks)
 timeout -k 5 "$T_OP" /usr/bin/python3 - "$A/half.bin" "$SCRATCH" <<'EOF' &
 import os, sys
@@ -104,21 +106,22 @@ put("half.1")
 with open(os.path.join(scratch, "ready"), "w") as f:
     f.write("written\n")
 with open(os.path.join(scratch, "go")) as f:
-    f.read()
+    f.readline()
 put("half.2")
 os.close(fd)
 EOF
 halfw=$!
-read -r _ <"$SCRATCH/ready"
+read -t "$T_OP" -r _ <&8 || fail "the writer did not write its first half within ${T_OP} s"
 mid=$(nchunks)
 check "the first half was cut into chunks before close" test "$mid" -gt "$before"
 age
 out=$(gc)
 check_match "gc ran" "freed 0 chunks" "$(tail -n 1 <<<"$out")"
 check_eq "the open file's chunks are all kept" "$mid" "$(nchunks)"
-echo go >"$SCRATCH/go"
+echo go >&9
 wait "$halfw"
 check_eq "the writer finished" 0 "$?"
+exec 8<&- 9<&-
 check "the half-written file, finished after gc, reads back whole" t cmp "$SCRATCH/half" "$A/half.bin"
 check_all "after the half-written file"
 
