@@ -69,6 +69,7 @@ static uint64_t seed, rng;
 static long op_no, n_ops;
 static int replay, quiet;
 static unsigned long long bytes_written, bytes_read, compares;
+static unsigned long long tree_files, tree_dirs, tree_bytes; /* of the last comparison */
 
 static char trace[TRACE][RELMAX * 2 + 160]; /* the last operations, a ring */
 static long ntrace;
@@ -545,6 +546,8 @@ static ino_t mirror_ino(const char *rel)
 	return lstat(b, &st) < 0 ? 0 : st.st_ino;
 }
 
+static void op_unlink(void);
+
 static void op_create(void)
 {
 	char rel[RELMAX];
@@ -553,6 +556,8 @@ static void op_create(void)
 
 	join(rel, pick_dir_for_new(MAX_DEPTH + 1)->rel,
 	     file_names[below(sizeof(file_names) / sizeof(*file_names))]);
+	if (nfiles >= MAX_FILES)
+		return op_unlink();
 	if (chance(40) || in_session(mirror_ino(rel)))
 		flags |= O_EXCL;
 	else
@@ -933,8 +938,11 @@ static void same_tree(const char *rel)
 			mismatch("'%s' has type 0%o on the mount, 0%o on the mirror", sub,
 				 sm.st_mode & S_IFMT, sx.st_mode & S_IFMT);
 		if (S_ISDIR(sx.st_mode)) {
+			tree_dirs++;
 			same_tree(sub);
 		} else {
+			tree_files++;
+			tree_bytes += (unsigned long long)sx.st_size;
 			if (sm.st_size != sx.st_size)
 				mismatch("'%s': st_size %lld on the mount, %lld on the mirror", sub,
 					 (long long)sm.st_size, (long long)sx.st_size);
@@ -960,6 +968,7 @@ static void compare_all(void)
 {
 	close_sessions();
 	opf("compare the whole trees");
+	tree_files = tree_dirs = tree_bytes = 0;
 	same_tree("");
 	compares++;
 }
@@ -1073,7 +1082,8 @@ int main(int argc, char **argv)
 		n_ops = 1;
 		opf("compare the whole trees");
 		same_tree("");
-		printf("model_ops: the trees are the same\n");
+		printf("model_ops: the trees are the same (%llu files, %llu folders, %llu bytes)\n",
+		       tree_files, tree_dirs, tree_bytes);
 		return 0;
 	}
 	check_empty(mdir, 0);
