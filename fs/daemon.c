@@ -17,6 +17,7 @@
 #include "err.h"
 #include "gc.h"
 #include "store.h"
+#include "tree.h"
 
 /* The syncer: flushes the store about once a second while commits come in. */
 static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -158,6 +159,10 @@ int mlfs_daemon_run(const struct mlfs_daemon_opts *o)
 		report(pipefd[1], 1, "mlfs: cannot serve '%s': %s", o->store, mlfs_strerror(r));
 		return 1;
 	}
+	/* No file is open yet: what an earlier daemon left open and deleted can go. */
+	r = mlfs_orphans_purge(s);
+	if (r < 0)
+		log_errno(r, "cannot remove the files deleted while open before the last stop");
 	/* Pending chunks of this daemon's open files are told apart from a dead one's (gc.h). */
 	r = mlfs_gc_instance(s, NULL);
 	if (r) {

@@ -74,7 +74,7 @@ struct fh {
 	pid_t last_tid;
 	pid_t writers_tgid[4];
 	int n_writers; /* -1: too many to track, every close commits */
-	struct fh *next;    /* open artifact writers, protected by writers_lock */
+	struct fh *next;    /* open artifacts, protected by afiles_lock */
 };
 
 static struct mlfs_store *store;
@@ -92,13 +92,16 @@ static struct {
 } gens[GENS]; /* protected by gens_lock */
 
 /* Artifact handles open for writing, so that getattr reports their size. */
-static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fh *writers; /* protected by writers_lock */
+static pthread_mutex_t afiles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fh *afiles; /* protected by afiles_lock */
+
+static bool artifact_open(uint64_t ino);
 
 void mlfs_ops_set_store(struct mlfs_store *s, struct fuse_session *se)
 {
 	store = s;
 	session = se;
+	s->is_open = artifact_open;
 }
 
 /*
@@ -197,15 +200,20 @@ static int virtual_stat(fuse_ino_t ino, struct stat *st)
 	return -ENOENT;
 }
 
+static bool writes(const struct fh *f)
+{
+	return (f->flags & O_ACCMODE) != O_RDONLY;
+}
+
 /* Whether an open of artifact ino at content gen may keep the kernel's cached pages. */
 static bool keep_cache(uint64_t ino, uint64_t gen)
 {
 	bool keep, writer = false;
 
-	pthread_mutex_lock(&writers_lock);
-	for (struct fh *f = writers; f && !writer; f = f->next)
-		writer = f->ino == ino; /* its writes are in the cache, not yet the file's */
-	pthread_mutex_unlock(&writers_lock);
+	pthread_mutex_lock(&afiles_lock);
+	for (struct fh *f = afiles; f && !writer; f = f->next)
+		writer = f->ino == ino && writes(f); /* its writes are in the cache, not the file's */
+	pthread_mutex_unlock(&afiles_lock);
 	pthread_mutex_lock(&gens_lock);
 	keep = !writer && gens[ino % GENS].ino == ino && gens[ino % GENS].gen == gen;
 	gens[ino % GENS].ino = ino;
@@ -222,8 +230,8 @@ static bool keep_cache(uint64_t ino, uint64_t gen)
  */
 static void writer_view(struct stat *st)
 {
-	pthread_mutex_lock(&writers_lock);
-	for (struct fh *f = writers; f; f = f->next) {
+	pthread_mutex_lock(&afiles_lock);
+	for (struct fh *f = afiles; f; f = f->next) {
 		bool dirty;
 		uint64_t size;
 
@@ -236,19 +244,35 @@ static void writer_view(struct stat *st)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&writers_lock);
+	pthread_mutex_unlock(&afiles_lock);
 }
 
-/* Is artifact ino open for writing? */
+/*
+ * Is artifact ino open by a write-only writer?  Such a writer moves the
+ * kernel's size of the file (to 0 at O_TRUNC, up as it writes) while the
+ * file's content is still the old one.
+ */
 static bool being_written(uint64_t ino)
 {
 	bool busy = false;
 
-	pthread_mutex_lock(&writers_lock);
-	for (struct fh *f = writers; f && !busy; f = f->next)
-		busy = f->ino == ino;
-	pthread_mutex_unlock(&writers_lock);
+	pthread_mutex_lock(&afiles_lock);
+	for (struct fh *f = afiles; f && !busy; f = f->next)
+		busy = f->ino == ino && (f->flags & O_ACCMODE) == O_WRONLY;
+	pthread_mutex_unlock(&afiles_lock);
 	return busy;
+}
+
+/* Is artifact ino open at all?  (The store asks before it deletes one: see orphans in tree.h.) */
+static bool artifact_open(uint64_t ino)
+{
+	bool open = false;
+
+	pthread_mutex_lock(&afiles_lock);
+	for (struct fh *f = afiles; f && !open; f = f->next)
+		open = f->ino == ino;
+	pthread_mutex_unlock(&afiles_lock);
+	return open;
 }
 
 static int do_getattr(fuse_ino_t ino, struct fuse_file_info *fi, struct stat *st)
@@ -531,15 +555,22 @@ static void fh_free(struct fh *f)
 	if (!f)
 		return;
 	if (f->af) {
-		pthread_mutex_lock(&writers_lock);
-		for (struct fh **p = &writers; *p; p = &(*p)->next) {
+		bool last = true;
+
+		mlfs_afile_free(f->af);
+		pthread_mutex_lock(&afiles_lock);
+		for (struct fh **p = &afiles; *p;) {
 			if (*p == f) {
 				*p = f->next;
-				break;
+			} else {
+				last &= (*p)->ino != f->ino;
+				p = &(*p)->next;
 			}
 		}
-		pthread_mutex_unlock(&writers_lock);
-		mlfs_afile_free(f->af);
+		pthread_mutex_unlock(&afiles_lock);
+		/* The last close of a file deleted while open lets it go. */
+		if (last)
+			mlfs_orphan_release(store, f->ino);
 	}
 	free(f->buf);
 	pthread_mutex_destroy(&f->lock);
@@ -662,11 +693,11 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		/*
 		 * Each open reads its own version.  A write-only open cannot be
 		 * mmapped: its writes skip the page cache, so no reader finds them
-		 * there before it commits.  A reader that opens while a writer is
-		 * at work skips the cache too (and the kernel's idea of the size,
-		 * which the writer moves), reading exactly its version.  A
-		 * read-write open keeps the cache, for shared mmap: readers that
-		 * opened before it may see its unclosed writes.
+		 * there before it commits, and a reader that opens meanwhile skips
+		 * the cache too (and the kernel's size, which that writer moves):
+		 * it reads exactly its version, but cannot mmap MAP_SHARED (ENODEV)
+		 * until the writer closes.  A read-write open keeps the cache, for
+		 * shared mmap: readers may see its unclosed writes.
 		 */
 		if (!writing && being_written(ino))
 			fi->direct_io = 1;
@@ -674,12 +705,10 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 			fi->keep_cache = keep_cache(ino, in.gen);
 		if ((fi->flags & O_ACCMODE) == O_WRONLY)
 			fi->direct_io = 1;
-		if (writing) {
-			pthread_mutex_lock(&writers_lock);
-			f->next = writers;
-			writers = f;
-			pthread_mutex_unlock(&writers_lock);
-		}
+		pthread_mutex_lock(&afiles_lock);
+		f->next = afiles;
+		afiles = f;
+		pthread_mutex_unlock(&afiles_lock);
 		break;
 	case MLFS_K_METRIC:
 		if ((fi->flags & O_TRUNC) && writing && in.size) {

@@ -108,6 +108,14 @@ int mlfs_index_open(const char *dir, unsigned flags, struct mlfs_index **ret)
 	    (rc = mdb_dbi_open(txn, "rkey", dbflags, &idx->rkey)) ||
 	    (rc = mdb_dbi_open(txn, "pending", dbflags, &idx->pending)))
 		goto fail;
+	/* Added after the first stores were made: made by the first writer that opens. */
+	rc = mdb_dbi_open(txn, "orphan", (flags & MLFS_IDX_RDONLY) ? 0 : MDB_CREATE, &idx->orphan);
+	if (rc == MDB_NOTFOUND) {
+		idx->orphan = idx->pending; /* a read-only opener never touches it */
+		rc = 0;
+	}
+	if (rc)
+		goto fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc)

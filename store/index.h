@@ -24,6 +24,9 @@
  *   rkey    run ino (u64 BE) . section byte . full key -> ino
  *           (a run's params, metrics and tags without walking key folders;
  *           the listing and the later search index read this)
+ *   orphan  ino (u64 BE) -> nothing: artifacts deleted while the daemon
+ *           had them open; they go at their last close, or when a daemon
+ *           starts (none is open then)
  *   pending chunk hash (16) . owner (u64 BE) -> int64 ms
  *           chunks an open artifact has put but not yet committed; gc
  *           keeps them (see gc.h for who owns an entry and when it is stale)
@@ -92,6 +95,7 @@ enum mlfs_inode_flags {
 	MLFS_IF_VALUE_SET = 1 << 1, /* a param, tag or source that has been given a value */
 	MLFS_IF_FROZEN = 1 << 2,    /* a model version whose stage has left None */
 	MLFS_IF_ALIAS = 1 << 3,     /* a link in a model's aliases/ */
+	MLFS_IF_ORPHAN = 1 << 4,    /* an artifact deleted while open: nameless, kept until closed */
 };
 
 /* Sections of the rkey database. */
@@ -173,7 +177,7 @@ _Static_assert(sizeof(struct mlfs_mblock_hdr) == 8, "metric block header layout 
 
 struct mlfs_index {
 	MDB_env *env;
-	MDB_dbi info, inode, dirent, child, extent, mblock, rkey, pending;
+	MDB_dbi info, inode, dirent, child, extent, mblock, rkey, pending, orphan;
 	/*
 	 * Held shared by every open transaction of this process, exclusively to
 	 * change the map's size (LMDB allows that only with no transaction open).

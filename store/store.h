@@ -44,6 +44,11 @@ struct mlfs_store {
 	unsigned flags;
 	atomic_int dirty; /* commits since the last mlfs_store_sync() */
 	uint64_t instance; /* the daemon's id in STORE/lock, 0 if none: see gc.h */
+	/*
+	 * Set by the daemon: whether it has artifact ino open.  A deleted
+	 * artifact that is open becomes an orphan (tree.h) instead of going.
+	 */
+	bool (*is_open)(uint64_t ino);
 };
 
 /*

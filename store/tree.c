@@ -135,7 +135,7 @@ int mlfs_stat_txn(struct mlfs_store *s, MDB_txn *txn, const struct mlfs_inode *i
 	st.st_uid = in->uid;
 	st.st_gid = in->gid;
 	/* Directories say 1: "unknown", so that find does not guess subfolders from it. */
-	st.st_nlink = 1;
+	st.st_nlink = (in->flags & MLFS_IF_ORPHAN) ? 0 : 1;
 	st.st_blksize = 4096;
 	st.st_atim.tv_sec = in->atime_ns / 1000000000;
 	st.st_atim.tv_nsec = in->atime_ns % 1000000000;
@@ -785,6 +785,101 @@ int mlfs_readlink(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap)
 	return r;
 }
 
+static MDB_val ino_key(uint8_t kb[8], uint64_t ino)
+{
+	mlfs_be64_put(kb, ino);
+	return (MDB_val){ 8, kb };
+}
+
+/* in lost its name but is open: keep it, nameless, until its last close. */
+static int make_orphan(MDB_txn *txn, struct mlfs_store *s, const struct mlfs_inode *in)
+{
+	struct mlfs_inode o = *in;
+	uint8_t kb[8];
+	MDB_val k = ino_key(kb, in->ino), v = { 0, NULL };
+	int r;
+
+	o.flags |= MLFS_IF_ORPHAN;
+	r = mlfs_ino_update(txn, s->idx, &o);
+	return r ? r : mlfs_mdb_err(mdb_put(txn, s->idx->orphan, &k, &v, 0));
+}
+
+/* Remove orphan ino and its content, in txn. */
+static int drop_orphan(MDB_txn *txn, struct mlfs_store *s, uint64_t ino)
+{
+	uint8_t kb[8];
+	MDB_val k = ino_key(kb, ino);
+	int r;
+
+	r = mlfs_range_del(txn, s->idx->extent, ino);
+	if (r == 0)
+		r = mlfs_ino_del(txn, s->idx, ino);
+	if (r == 0 || r == -ENOENT)
+		r = mlfs_mdb_err(mdb_del(txn, s->idx->orphan, &k, NULL));
+	return r == -ENOENT ? 0 : r;
+}
+
+int mlfs_orphan_release(struct mlfs_store *s, uint64_t ino)
+{
+	struct mlfs_inode in;
+	MDB_txn *txn;
+	int r;
+
+	r = mlfs_inode_of(s, ino, &in);
+	if (r || !(in.flags & MLFS_IF_ORPHAN))
+		return r == -ENOENT ? 0 : r;
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	r = drop_orphan(txn, s, ino);
+	if (r) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	return mlfs_store_commit(s, txn);
+}
+
+int mlfs_orphans_purge(struct mlfs_store *s)
+{
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc;
+
+	r = mlfs_txn_begin(s->idx, true, &txn);
+	if (r)
+		return r;
+	rc = mdb_cursor_open(txn, s->idx->orphan, &cur);
+	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (n == cap) {
+			uint64_t *ni = realloc(inos, (cap = cap ? cap * 2 : 64) * sizeof(*ni));
+
+			if (!ni) {
+				rc = ENOMEM;
+				break;
+			}
+			inos = ni;
+		}
+		if (k.mv_size == 8)
+			inos[n++] = mlfs_be64_get(k.mv_data);
+	}
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		mdb_cursor_close(cur);
+	r = rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = drop_orphan(txn, s, inos[i]);
+	free(inos);
+	if (r || n == 0) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	r = mlfs_store_commit(s, txn);
+	return r ? r : (int)n;
+}
+
 /* Remove inode in (named name in parent) and everything it owns. */
 static int drop_entry(MDB_txn *txn, struct mlfs_store *s, struct mlfs_inode *dir,
 		      const struct mlfs_inode *in, const char *name, size_t len)
@@ -804,6 +899,8 @@ static int drop_entry(MDB_txn *txn, struct mlfs_store *s, struct mlfs_inode *dir
 		if (r)
 			return r;
 	}
+	if (in->kind == MLFS_K_AFILE && s->is_open && s->is_open(in->ino))
+		return make_orphan(txn, s, in);
 	if (in->kind == MLFS_K_AFILE) {
 		/* Its chunks stay in the chunk store until gc finds nothing refers to them. */
 		r = mlfs_range_del(txn, s->idx->extent, in->ino);

@@ -102,6 +102,15 @@ int mlfs_add_child(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uint6
 		   const char *name, int kind, mode_t mode, unsigned flags, const void *payload,
 		   size_t plen, struct mlfs_inode *ret);
 
+/*
+ * Orphans: an artifact unlinked or renamed over while open keeps its inode
+ * and content, nameless, until its last close (POSIX).  The daemon calls
+ * mlfs_orphan_release() at a last close and mlfs_orphans_purge() when it
+ * starts.  Both return 0 when there is nothing to do.
+ */
+int mlfs_orphan_release(struct mlfs_store *s, uint64_t ino);
+int mlfs_orphans_purge(struct mlfs_store *s);
+
 /* The folder that shows ino: its parent, or .trash or a view for what is in the trash. */
 int mlfs_parent(struct mlfs_store *s, uint64_t ino, uint64_t *ret);
 
