@@ -121,9 +121,46 @@ check_eq "the open file's chunks are all kept" "$mid" "$(nchunks)"
 echo go >&9
 wait "$halfw"
 check_eq "the writer finished" 0 "$?"
-exec 8<&- 9<&-
 check "the half-written file, finished after gc, reads back whole" t cmp "$SCRATCH/half" "$A/half.bin"
 check_all "after the half-written file"
+
+section "pending entries of a daemon that died are dropped"
+check_match "the daemon named its instance in the lock file" '^[0-9a-f]{16}$' "$(cat "$STORE/lock")"
+first=$(cat "$STORE/lock")
+random_file "$SCRATCH/orphan" 2097152
+before=$(chunk_list)
+timeout -k 5 "$T_OP" /usr/bin/python3 - "$A/orphan.bin" "$SCRATCH" <<'EOF' &
+import os, sys
+dst, scratch = sys.argv[1:]
+fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+with open(os.path.join(scratch, "orphan"), "rb") as f:
+    view = memoryview(f.read())
+while view:
+    view = view[os.write(fd, view[:131072]):]
+with open(os.path.join(scratch, "ready"), "w") as f:
+    f.write("written\n")
+with open(os.path.join(scratch, "go")) as f:
+    f.readline()
+EOF
+orphanw=$!
+read -t "$T_OP" -r _ <&8 || fail "the writer did not write within ${T_OP} s"
+comm -13 <(echo "$before") <(chunk_list) >"$SCRATCH/orphan.chunks"
+n=$(wc -l <"$SCRATCH/orphan.chunks")
+check "the writer's chunks are on disk, not committed" test "$n" -ge 3
+crash_remount
+echo go >&9
+wait "$orphanw" 2>/dev/null
+check "the new daemon has another instance" test "$(cat "$STORE/lock")" != "$first"
+sleep 2.5 # entries younger than gc's 2 s margin are kept whoever made them
+age
+out=$(gc)
+check_match "gc drops the dead daemon's pending entries" \
+	"dropped [1-9][0-9]* pending entries of writers that are gone" "$out"
+left=0
+for c in $(cat "$SCRATCH/orphan.chunks"); do [ -e "$c" ] && left=$((left + 1)); done
+check_eq "and frees the chunks only they kept" 0 "$left"
+check_all "after a daemon died with a file half written"
+exec 8<&- 9<&-
 
 section "gc while writers are busy"
 for i in 0 1 2; do random_file "$SCRATCH/pool$i" $((600000 + i * 400000)); done
