@@ -98,6 +98,10 @@ static void path_of(struct fsck *c, uint64_t ino, char *buf, size_t cap)
 		snprintf(buf, cap, "/");
 	if (n >= 0)
 		return;
+	if (mlfs_ino_get(c->txn, c->s->idx, ino, &in, NULL) == 0 && (in.flags & MLFS_IF_ORPHAN)) {
+		snprintf(buf, cap, "#%" PRIu64 " (deleted while open)", ino);
+		return;
+	}
 	if (mlfs_ino_get(c->txn, c->s->idx, ino, &in, NULL) == 0 && in.parent != ino &&
 	    name_by_dirent(c, in.parent, ino, &name, &len) == 0) {
 		n = mlfs_path(c->s, c->txn, in.parent, buf, cap);
@@ -374,6 +378,29 @@ static void check_place(struct fsck *c, const struct mlfs_inode *in)
 			r ? "is missing" : "names another inode");
 }
 
+/* The store has an orphan database (a read-only opener of an older store may not). */
+static bool has_orphans(const struct fsck *c)
+{
+	return c->s->idx->orphan != c->s->idx->pending;
+}
+
+/*
+ * An artifact deleted while open has no place in a folder (tree.h); the
+ * orphan database must list it, so that its last close or the next daemon
+ * start drops it.
+ */
+static void check_orphan(struct fsck *c, const struct mlfs_inode *in)
+{
+	uint8_t kb[8];
+	MDB_val k = { 8, kb }, v;
+
+	mlfs_be64_put(kb, in->ino);
+	if (in->kind != MLFS_K_AFILE)
+		problem(c, in->ino, "marked deleted while open, but it is not an artifact file");
+	else if (!has_orphans(c) || mdb_get(c->txn, c->s->idx->orphan, &k, &v) != 0)
+		problem(c, in->ino, "deleted while open, but not listed for dropping");
+}
+
 static int pass_inodes(struct fsck *c)
 {
 	MDB_cursor *cur = NULL, *ext = NULL, *blk = NULL;
@@ -410,7 +437,10 @@ static int pass_inodes(struct fsck *c)
 		if (ino != MLFS_ROOT_INO && ino >= c->next_ino)
 			problem(c, ino, "its number is not below the inode counter (%" PRIu64 ")",
 				c->next_ino);
-		check_place(c, &in);
+		if (in.flags & MLFS_IF_ORPHAN)
+			check_orphan(c, &in);
+		else
+			check_place(c, &in);
 		if (in.kind == MLFS_K_AFILE)
 			r = check_file(c, ext, &in);
 		else if (in.kind == MLFS_K_METRIC)
@@ -588,6 +618,37 @@ static int pass_rkeys(struct fsck *c)
 	return rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
 }
 
+/* Each orphan record names an artifact marked deleted while open. */
+static int pass_orphans(struct fsck *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct mlfs_inode in;
+	uint64_t ino;
+	int rc, r;
+
+	if (!has_orphans(c))
+		return 0;
+	rc = mdb_cursor_open(c->txn, c->s->idx->orphan, &cur);
+	if (rc)
+		return mlfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8) {
+			problem(c, MLFS_ROOT_INO, "a malformed orphan record");
+			continue;
+		}
+		ino = mlfs_be64_get(k.mv_data);
+		r = mlfs_ino_get(c->txn, c->s->idx, ino, &in, NULL);
+		if (r == -ENOENT)
+			problem(c, ino, "listed as deleted while open, but it does not exist");
+		else if (r == 0 && !(in.flags & MLFS_IF_ORPHAN))
+			problem(c, ino, "listed as deleted while open, but it is not");
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
+}
+
 static int pass_pending(struct fsck *c)
 {
 	MDB_cursor *cur;
@@ -647,7 +708,7 @@ int mlfs_fsck(struct mlfs_store *s, mlfs_fsck_fn fn, void *ctx, struct mlfs_fsck
 	    (r = pass_children(&c)) ||
 	    (r = pass_owned(&c, s->idx->extent, MLFS_K_AFILE, "extent")) ||
 	    (r = pass_owned(&c, s->idx->mblock, MLFS_K_METRIC, "metric block")) ||
-	    (r = pass_rkeys(&c)) || (r = pass_pending(&c)))
+	    (r = pass_rkeys(&c)) || (r = pass_orphans(&c)) || (r = pass_pending(&c)))
 		goto out;
 	*ret = c.res;
 out:

@@ -8,7 +8,9 @@
  *  - every inode record decodes, its number is below the inode counter, its
  *    folder exists and lists it (child record), and the folder's entry of
  *    that name (dirent) names it; every dirent and child record names an
- *    inode that exists and agrees with the other;
+ *    inode that exists and agrees with the other; an artifact deleted while
+ *    open (an orphan, tree.h) has no place but is in the orphan database,
+ *    and each orphan record names one;
  *  - every artifact file's extents tile [0, size) in order, and each chunk
  *    they name exists, has a valid header and size, decompresses, hashes to
  *    its name and holds as many bytes as the extent says (mlfs_chunk_get();

@@ -351,11 +351,52 @@ static void test_index_damage(void)
 	fixture_free(&x);
 }
 
+static uint64_t open_ino;
+
+static bool is_open(uint64_t ino)
+{
+	return ino == open_ino;
+}
+
+static void test_orphan(void)
+{
+	struct fixture x;
+	struct mlfs_fsck_result res;
+	struct said w;
+	char path[1024];
+	uint8_t kb[8];
+
+	REQUIRE(build(&x) == 0);
+	/* f1 is deleted while the daemon has it open: nameless, kept, listed as an orphan */
+	open_ino = x.f[1];
+	x.s->is_open = is_open;
+	mlfs_op_init(&op, 0, 0);
+	REQUIRE(mlfs_unlink(x.s, &op, x.art, "f1", 2) == 0);
+	CHECK(check(x.s, &w, &res) == 0);
+	CHECK(res.problems == 0 && res.files == 5);
+	if (w.n)
+		fprintf(stderr, "%s", w.text);
+	/* its content is still checked, and named as what it is */
+	REQUIRE(chunk_file(x.s, x.f[1], 0, path, sizeof(path)) == 0);
+	CHECK(unlink(path) == 0);
+	CHECK(check(x.s, &w, &res) == 0);
+	CHECK(res.problems == 1 && strstr(w.text, " (deleted while open): chunk ") &&
+	      strstr(w.text, " is missing\n"));
+	/* an orphan nothing will drop */
+	mlfs_be64_put(kb, x.f[1]);
+	CHECK(del_record(x.s, x.s->idx->orphan, kb, 8) == 0);
+	CHECK(check(x.s, &w, &res) == 0);
+	CHECK(res.problems == 2 && strstr(w.text, "deleted while open, but not listed for dropping"));
+	x.s->is_open = NULL;
+	fixture_free(&x);
+}
+
 int main(void)
 {
 	T_RUN(test_clean);
 	T_RUN(test_damaged_chunks);
 	T_RUN(test_index_damage);
+	T_RUN(test_orphan);
 	wipe();
 	return T_DONE();
 }
