@@ -252,7 +252,8 @@ static int list_dir(const char *path, char ***ret)
 		return e2;
 	}
 	closedir(d);
-	qsort(names, (size_t)n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, (size_t)n, sizeof(*names), cmp_str);
 	*ret = names;
 	return n;
 }

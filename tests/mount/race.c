@@ -446,6 +446,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		v = which_version(buf, (size_t)len, atol(args[1]), n_children, why, sizeof(why));
+		free(buf);
 		if (v >= 0)
 			printf("version %d\n", v);
 		else
