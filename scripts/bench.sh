@@ -36,6 +36,11 @@ for tool in cc pkg-config mdb_stat fusermount3 findmnt cmp /usr/bin/python3; do
 done
 [ -x "$MLFS" ] || die "'$MLFS' is not built (run make)"
 
+# The generated data, the native copies and every store of the run stay
+# until the end (see mlfs_fresh in bench.py): about 20 GiB, or 3 GiB quick.
+need=$([ "${BENCH_QUICK:-0}" = 1 ] && echo 4 || echo 24)
+avail=$(df --output=avail -B1G "${BENCH_DIR:-/var/tmp}" | tail -1 | tr -d ' ')
+[ "$avail" -ge "$need" ] || die "${BENCH_DIR:-/var/tmp} has $avail GiB free; the bench needs $need GiB"
 WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/mlfs-bench.XXXXXX")
 HELPERS=$WORK/bin
 

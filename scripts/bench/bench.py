@@ -114,9 +114,14 @@ class Mounts:
         raise RuntimeError(f"'{mnt}' did not get mounted")
 
     def mlfs_fresh(self, store, mnt):
-        """A new store at store, served at mnt; returns the daemon's pid."""
+        """A new store at store, served at mnt; returns the daemon's pid.
+
+        Stores are never deleted during the run: ext4 makes creating files
+        slow for a while after many were deleted (it scans past recently
+        freed inodes), which would bill the next measurement for the last
+        one's cleanup.  bench.sh removes the work directory at the end."""
         if os.path.exists(store):
-            shutil.rmtree(store)
+            raise RuntimeError(f"'{store}' is already there")
         run([self.mlfs, "init", store])
         return self.mlfs_mount(store, mnt)
 
@@ -474,10 +479,11 @@ class Bench:
     def mkdir(self):
         n, reps = SIZES["mkdir"], REPS["big"]
         log(f"mkdir: {n} runs in one experiment x {reps} reps (fresh store each)")
-        store, mnt = self.path("s-mkdir"), self.path("m-mkdir")
+        mnt = self.path("m-mkdir")
         first, total, last = [], [], []
         for r in range(reps):
             load_note()
+            store = self.path(f"s-mkdir{r}")
             self.m.mlfs_fresh(store, mnt)
             exp = os.path.join(mnt, "exp")
             os.mkdir(exp)
@@ -552,8 +558,6 @@ class Bench:
         note(f"daemon VmHWM after building and listing the trees: "
              f"{vm_hwm_kib(pid) / 1024:.1f} MiB; index {index_bytes(store) / 2**20:.0f} MiB")
         self.m.umount(mnt)
-        shutil.rmtree(nat)
-        shutil.rmtree(store)
         for what, label in (("ls", f"`ls -l` of an experiment of {si(n)} runs"),
                             ("find", f"`find -ls` over {si(d * f)} artifact files")):
             mine, base = res[what]
@@ -571,7 +575,7 @@ class Bench:
             files[kind] = os.path.join(self.data, f"{kind}.bin")
             if not os.path.exists(files[kind]):
                 self.helper("benchgen", kind, files[kind], size)
-        store, mnt = self.path("s-big"), self.path("m-big")
+        mnt = self.path("m-big")
         nat = self.path("native-big")
         os.makedirs(nat, exist_ok=True)
         cp = {k: ([], [], []) for k in files}
@@ -582,6 +586,7 @@ class Bench:
         self.m.barefs(bare)
         for r in range(reps):
             load_note()
+            store = self.path(f"s-big{r}")
             pid = self.m.mlfs_fresh(store, mnt)
             art = os.path.join(mnt, "e", "r", "artifacts")
             os.makedirs(os.path.join(mnt, "e", "r"))
@@ -648,8 +653,6 @@ class Bench:
                 warmr[side].append(size * 2**20 / t)
         self.m.umount(bare)
         self.m.umount(mnt)
-        shutil.rmtree(nat)
-        shutil.rmtree(store)
         label = f"{size / 1024:g} GiB" if size >= 1024 else f"{size} MiB"
         for kind, what in (("random", "random file"), ("floats", "float32 array (smooth)")):
             mine_s, base_s, bare_s = cp[kind]
@@ -713,7 +716,6 @@ class Bench:
         du_after = os.stat(data_mdb).st_blocks * 512
         note(f"index file (data.mdb) grew by {MIB[1](du_after - du_before)} MiB on disk, "
              f"{(du_after - du_before) / n:.2f} B/point (free pages included)")
-        shutil.rmtree(store)
         per = (after - before) / n
         row(f"index bytes per point, {si(n)}-point noisy loss curve", BPP, Stat([per]),
             "MLflow's text", Stat([text / n]), Stat([per / (text / n)]), "≤ 6 B/point",
@@ -742,7 +744,6 @@ class Bench:
             stored.append(index_bytes(store) + tree_bytes(os.path.join(store, "chunks")) - base)
         run(["cmp", os.path.join(src, f"ckpt{count - 1}"), os.path.join(art, f"ckpt{count - 1}")])
         self.m.umount(mnt)
-        shutil.rmtree(store)
         label = f"{size / 1024:g} GiB" if size >= 1024 else f"{size} MiB"
         rat = stored[-1] / stored[0]
         row(f"{count} checkpoints of {label}, 1% apart: stored", MIB, Stat([stored[-1]]),
