@@ -257,8 +257,14 @@ static bool being_written(uint64_t ino)
 	bool busy = false;
 
 	pthread_mutex_lock(&afiles_lock);
-	for (struct fh *f = afiles; f && !busy; f = f->next)
-		busy = f->ino == ino && (f->flags & O_ACCMODE) == O_WRONLY;
+	for (struct fh *f = afiles; f && !busy; f = f->next) {
+		bool dirty = false;
+
+		/* Once it has committed (its close), its release may come late: it is done. */
+		if (f->ino == ino && (f->flags & O_ACCMODE) == O_WRONLY)
+			mlfs_afile_size(f->af, &dirty);
+		busy = dirty;
+	}
 	pthread_mutex_unlock(&afiles_lock);
 	return busy;
 }
