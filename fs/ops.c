@@ -370,6 +370,8 @@ static void mlfs_lookup_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (r)
 		return reply_err(req, r);
+	if (S_ISREG(st.st_mode))
+		writer_view(&st); /* a lookup sets the kernel's size too */
 	reply_entry(req, &st);
 }
 
@@ -1120,8 +1122,9 @@ static void mlfs_flush_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	op_from_req(req, &op);
 	r = do_flush(req, ino, fh_of(fi), &op, false);
 	changed &= !has_changes(fh_of(fi));
-	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
+	/* Before the reply (attributes only: no page is locked), so a stat after close is fresh. */
 	committed(ino, changed);
+	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
 }
 
 static void mlfs_release_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1152,8 +1155,8 @@ static void mlfs_fsync_cb(fuse_req_t req, fuse_ino_t ino, int datasync,
 	changed &= !has_changes(fh_of(fi));
 	if (r == 0)
 		r = mlfs_store_sync(store);
-	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
 	committed(ino, changed);
+	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
 }
 
 struct dirbuf {
@@ -1193,13 +1196,16 @@ static int dir_add(struct dirbuf *d, const char *name, const struct stat *st, ui
 static int dir_child(void *ctx, const char *name, size_t len, const struct stat *st,
 		     uint64_t next)
 {
+	struct stat view = *st;
 	char nm[256];
 
 	if (len > 255)
 		return 0;
 	memcpy(nm, name, len);
 	nm[len] = 0;
-	return dir_add(ctx, nm, st, next, true);
+	if (S_ISREG(view.st_mode))
+		writer_view(&view); /* readdirplus sets the kernel's size too */
+	return dir_add(ctx, nm, &view, next, true);
 }
 
 /* Offsets: "." 1, ".." 2, ".mlfs" 3 and ".trash" 4 (root only), then children (ino + 1). */
