@@ -16,7 +16,8 @@
 #
 # Environment:
 #   MLFS_BIN            the binary (default build/mlfs); its build's tests/
-#                       holds the helpers (make helpers)
+#                       holds the helpers (built here for build/ and
+#                       build-asan/, else make helpers first)
 #   SOAK_CRASH_CYCLES   (20)    SOAK_MODEL_OPS   total operations (1000000)
 #   SOAK_RACE_ROUNDS    (30)    SOAK_MODEL_SEEDS four seeds (default: 1 and
 #                                                three from the clock)
@@ -41,6 +42,11 @@ if [ ${#SEED[@]} != 4 ]; then
 fi
 PER_SEED=$((OPS / 4))
 
+# `make soak` builds mlfs only: build the helpers of this checkout's builds here.
+case $(dirname "$MLFS_BIN") in
+"$REPO/build") make -s helpers || exit 2 ;;
+"$REPO/build-asan") make -s SAN=1 helpers || exit 2 ;;
+esac
 for need in "$MLFS_BIN" "$HELPERS/model_ops" "$HELPERS/crash_writer" "$HELPERS/race" "$HELPERS/errno_of"; do
 	if [ ! -x "$need" ]; then
 		echo "soak.sh: $need is missing: make && make helpers" >&2

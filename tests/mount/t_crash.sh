@@ -171,6 +171,13 @@ for ((c = 1; c <= CYCLES; c++)); do
 		fail "after the crash of cycle $c (kill after $ms ms, seed $SEED):"$'\n'"$out"
 		_t_show_log
 	fi
+	pid=$(daemon_pid)
+	if ! alive "$pid"; then
+		# stop_daemon reports its exit status below.
+		fail "the daemon (pid $pid) died while cycle $c was being checked (seed $SEED)"
+		_t_show_log
+		break
+	fi
 done
 
 section "after a clean remount"
