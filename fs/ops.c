@@ -66,6 +66,8 @@ struct fh {
 	bool trunc_pending; /* FH_VALUE: opened with O_TRUNC, nothing applied yet */
 	bool created;       /* this open made the file: an empty param, metric or tag goes at close */
 	bool refused;       /* a write through this handle was refused */
+	bool close_failed;  /* FH_AFILE: a close's commit failed; nothing written since */
+	int write_failed;   /* FH_AFILE: a write failed with this; the content is never committed */
 	/*
 	 * FH_AFILE: the processes that wrote through this handle.  close() in one
 	 * of them commits; a close in another (a forked child closing the fds it
@@ -478,6 +480,9 @@ static void mlfs_unlink_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = mlfs_refuse(&op, -EPERM, ".mlfs is read-only");
 	else
 		r = mlfs_unlink(store, &op, parent, name, strlen(name));
+	/* On a full disk, deleting needs room too: the store keeps some for that. */
+	if (r == -ENOSPC && mlfs_store_release_reserve(store) > 0)
+		r = mlfs_unlink(store, &op, parent, name, strlen(name));
 	fuse_reply_err(req, r ? mlfs_errno(refused(parent, name, &op, r)) : 0);
 }
 
@@ -490,6 +495,8 @@ static void mlfs_rmdir_cb(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (is_virtual(parent) || (parent == FUSE_ROOT_ID && !strcmp(name, ".mlfs")))
 		r = mlfs_refuse(&op, -EPERM, ".mlfs is the daemon's own");
 	else
+		r = mlfs_rmdir(store, &op, parent, name, strlen(name));
+	if (r == -ENOSPC && mlfs_store_release_reserve(store) > 0)
 		r = mlfs_rmdir(store, &op, parent, name, strlen(name));
 	fuse_reply_err(req, r ? mlfs_errno(refused(parent, name, &op, r)) : 0);
 }
@@ -1024,6 +1031,9 @@ static void mlfs_write_cb(fuse_req_t req, fuse_ino_t ino, const char *buf, size_
 	case FH_AFILE:
 		note_writer(f, fuse_req_ctx(req)->pid);
 		r = mlfs_afile_write(f->af, off, buf, size);
+		f->close_failed = false;
+		if (r < 0 || (size_t)r < size)
+			f->write_failed = r < 0 ? r : -EIO;
 		break;
 	case FH_METRIC:
 		pthread_mutex_lock(&f->lock);
@@ -1054,8 +1064,25 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 
 	switch (f->type) {
 	case FH_AFILE:
+		/*
+		 * After a close that reported a failed commit, the release does not
+		 * commit the same content behind the caller's back: it is dropped.
+		 */
+		if (final && f->close_failed)
+			break;
+		/* A file whose write failed is not committed half-written: it keeps its old content. */
+		if (f->write_failed) {
+			if (!final)
+				r = mlfs_refuse(op, f->write_failed,
+						"a write failed (%s): the file keeps its content "
+						"from before this open",
+						mlfs_strerror(f->write_failed));
+			break;
+		}
 		if (final || !req || closer_wrote(f, fuse_req_ctx(req)->pid))
 			r = mlfs_afile_commit(f->af, op);
+		if (r < 0 && req && !final)
+			f->close_failed = true;
 		break;
 	case FH_METRIC:
 		pthread_mutex_lock(&f->lock);
@@ -1068,7 +1095,8 @@ static int do_flush(fuse_req_t req, fuse_ino_t ino, struct fh *f, struct mlfs_op
 		break;
 	case FH_VALUE:
 		pthread_mutex_lock(&f->lock);
-		if (f->trunc_pending && !f->created &&
+		/* `: > tags/t` empties a tag; a refused write leaves it as it was. */
+		if (f->trunc_pending && !f->created && !f->refused &&
 		    (f->kind == MLFS_K_TAG || f->kind == MLFS_K_XTAG)) {
 			r = mlfs_value_write(store, op, ino, "", 0, false);
 			f->trunc_pending = false;
@@ -1153,8 +1181,15 @@ static void mlfs_fsync_cb(fuse_req_t req, fuse_ino_t ino, int datasync,
 	op_from_req(req, &op);
 	r = do_flush(NULL, ino, fh_of(fi), &op, false);
 	changed &= !has_changes(fh_of(fi));
-	if (r == 0)
+	if (r == 0) {
 		r = mlfs_store_sync(store);
+		if (r) {
+			mlfs_refuse(&op, r, "fsync failed: %s; the store takes no more writes "
+					    "until the daemon restarts",
+				    mlfs_strerror(r));
+			refused(ino, NULL, &op, r);
+		}
+	}
 	committed(ino, changed);
 	fuse_reply_err(req, r ? mlfs_errno(r) : 0);
 }

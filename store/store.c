@@ -192,6 +192,8 @@ int mlfs_store_init(const char *dir)
 	return write_marker(dir);
 }
 
+static void make_reserve(const char *dir);
+
 static int take_lock(const char *dir, int *ret_fd)
 {
 	char path[PATH_MAX];
@@ -237,6 +239,7 @@ int mlfs_store_open(const char *dir, unsigned flags, struct mlfs_store **ret)
 		r = take_lock(s->dir, &s->lock_fd);
 		if (r)
 			goto fail;
+		make_reserve(s->dir);
 		iflags |= MLFS_IDX_NOSYNC;
 	}
 	if (flags & MLFS_STORE_RDONLY)
@@ -265,6 +268,36 @@ fail:
 	return r;
 }
 
+#define RESERVE (8 << 20)
+
+static void make_reserve(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (path_join(path, sizeof(path), dir, "reserve"))
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, RESERVE)) {
+		/* no room for it: the disk is full already */
+	}
+	close(fd);
+}
+
+int mlfs_store_release_reserve(struct mlfs_store *s)
+{
+	char path[PATH_MAX];
+
+	if (path_join(path, sizeof(path), s->dir, "reserve"))
+		return 0;
+	if (unlink(path) < 0)
+		return 0;
+	log_info("the disk under '%s' is full: released its 8 MiB reserve for deletes", s->dir);
+	return 1;
+}
+
 void mlfs_store_free(struct mlfs_store *s)
 {
 	if (!s)
@@ -289,8 +322,10 @@ void mlfs_store_dirtied(struct mlfs_store *s)
 int mlfs_store_sync(struct mlfs_store *s)
 {
 	int n = atomic_exchange(&s->dirty, 0);
-	int r;
+	int r = atomic_load(&s->poison);
 
+	if (r)
+		return r;
 	r = mlfs_chunk_sync(s->cs);
 	if (r)
 		goto fail;
@@ -301,13 +336,19 @@ int mlfs_store_sync(struct mlfs_store *s)
 	}
 	return 0;
 fail:
-	atomic_fetch_add(&s->dirty, n ? n : 1); /* try again next time */
-	return log_errno(r, "cannot flush the store '%s'", s->dir);
+	atomic_store(&s->poison, r);
+	return log_errno(r, "cannot flush the store '%s'; it takes no more writes", s->dir);
 }
 
 int mlfs_store_commit(struct mlfs_store *s, MDB_txn *txn)
 {
-	int r = mlfs_txn_commit(txn);
+	int r = atomic_load(&s->poison);
+
+	if (r) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	r = mlfs_txn_commit(txn);
 
 	if (r == 0)
 		mlfs_store_dirtied(s);

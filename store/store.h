@@ -43,6 +43,12 @@ struct mlfs_store {
 	int tmp_fd;  /* STORE/tmp, for O_TMPFILE scratch files */
 	unsigned flags;
 	atomic_int dirty; /* commits since the last mlfs_store_sync() */
+	/*
+	 * The first failed flush: what it was to make durable may be lost, and
+	 * a retried fsync can report success for pages the kernel dropped.  Every
+	 * later commit and flush fails with it (until the store is reopened).
+	 */
+	atomic_int poison;
 	uint64_t instance; /* the daemon's id in STORE/lock, 0 if none: see gc.h */
 	/*
 	 * Set by the daemon: whether it has artifact ino open.  A deleted
@@ -73,6 +79,13 @@ int mlfs_store_init(const char *dir);
 /* Open the store in dir. */
 int mlfs_store_open(const char *dir, unsigned flags, struct mlfs_store **ret);
 void mlfs_store_free(struct mlfs_store *s);
+/*
+ * The daemon keeps STORE/reserve (8 MiB) so that on a full disk a delete,
+ * which needs new index pages too, can still be made: release it (1 if it
+ * was there, 0 if not) and retry.  It is made again at the next start.
+ */
+int mlfs_store_release_reserve(struct mlfs_store *s);
+
 /* Make every commit so far durable: chunks first, then the index. */
 int mlfs_store_sync(struct mlfs_store *s);
 /* Note that a commit was made (so that the next sync has work). */
