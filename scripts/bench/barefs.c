@@ -15,7 +15,7 @@
  * libfuse's default multi-threaded one (-s: the single-threaded one).
  *
  * -k sets keep_cache on every open, so that a file read twice is read from
- * the page cache the second time: the bench uses it as the ceiling of warm
+ * the page cache the second time: the bench shows it as a reference for warm
  * reads through FUSE, not as a baseline.
  *
  * Memory: every node ever made stays allocated until exit (inode numbers are
