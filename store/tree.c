@@ -846,8 +846,17 @@ int mlfs_orphans_purge(struct mlfs_store *s)
 	MDB_val k, v;
 	uint64_t *inos = NULL;
 	size_t n = 0, cap = 0;
+	MDB_stat st;
 	int r, rc;
 
+	/* Usually there is none: do not take the writer's lock (or grow the map) for nothing. */
+	r = mlfs_txn_begin(s->idx, false, &txn);
+	if (r)
+		return r;
+	rc = mdb_stat(txn, s->idx->orphan, &st);
+	mlfs_txn_abort(txn);
+	if (rc || st.ms_entries == 0)
+		return mlfs_mdb_err(rc);
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;

@@ -165,7 +165,7 @@ remount
 # The chunk store's files that appeared with the victim, once the daemon has
 # restarted (so that no scratch copy is left): not the LMDB files, not a
 # file of exactly the victim's raw size.
-target=$(find "$STORE" -type f -newer "$SCRATCH/marker" ! -name '*.mdb' ! -name '*lock*' \
+target=$(find "$STORE/chunks" -type f -newer "$SCRATCH/marker" ! -name '*.mdb' ! -name '*lock*' \
 	-size +4k ! -size $((2 * 1024 * 1024))c -printf '%s %p\n' | sort -rn | head -n 1 | cut -d' ' -f2-)
 if [ -z "$target" ]; then
 	fail "no chunk file appeared in the store when the victim was copied in"
