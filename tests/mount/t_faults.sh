@@ -38,6 +38,12 @@ section() {
 	echo "[$SECONDS s] $*"
 }
 
+# A figure for the report: in the output and in the daemon's log.
+figure() {
+	echo "$T_NAME: figures: $*"
+	echo "=== $*" >>"$LOG"
+}
+
 FIO=$T_REPO/tests/mount/fault_io.py
 PYTHON=/usr/bin/python3
 SMALL=
@@ -252,7 +258,7 @@ random_file "$SCRATCH/twin" 8192
 fio copy "$SCRATCH/twin" "$R/artifacts/twin" >/dev/null
 random_file "$SCRATCH/twin" 8192
 K_SMALL=$(commits_of fio copy "$SCRATCH/twin" "$R/artifacts/twin")
-echo "=== a copy of 8 KiB over an artifact makes $K_SMALL commits" >>"$LOG"
+figure "a copy of 8 KiB over an artifact makes $K_SMALL commits"
 check "a copy over an artifact commits (made $K_SMALL)" test "$K_SMALL" -ge 1
 remount
 BEFORE=$(digest)
@@ -266,7 +272,7 @@ done
 # rest again and it works, so write:2+ is a disk that stays broken.)
 random_file "$SCRATCH/twin" $((3 * 1024 * 1024))
 K_BIG=$(commits_of fio copy "$SCRATCH/twin" "$R/artifacts/twin")
-echo "=== a copy of 3 MiB over an artifact makes $K_BIG commits" >>"$LOG"
+figure "a copy of 3 MiB over an artifact makes $K_BIG commits"
 check "a copy of 3 MiB makes more than one commit (made $K_BIG)" test "$K_BIG" -ge 2
 remount
 BEFORE=$(digest)
@@ -330,7 +336,7 @@ ns_case() {
 	shift
 	op=("$@")
 	K=$(commits_of errno_of "${twin[@]}")
-	echo "=== ${twin[*]#"$MNT"/} makes $K commits" >>"$LOG"
+	figure "$(_t_args "${twin[@]}")makes $K commits"
 	check "$rel: the twin operation commits (${twin[0]}: $K)" test "$K" -ge 1
 	BEFORE=$(digest)
 	for ((k = 1; k <= K + 1; k++)); do
@@ -439,7 +445,7 @@ for ((i = 1; i <= NRUNS; i++)); do
 done
 check_eq "$NRUNS runs with a param and a point each: no write failed" 0 "$bad"
 check_eq "$NBIG points to one metric" OK "$(fio points "$MNT/t/r1/metrics/big" 0 $NBIG --batch=500)"
-echo "=== tiny map: $NRUNS runs, $((NRUNS + NBIG)) points in $((SECONDS - start)) s; map $(map_kib) KiB" >>"$LOG"
+figure "tiny map: $NRUNS runs, $((NRUNS + NBIG)) points in $((SECONDS - start)) s; map $(map_kib) KiB"
 check "the map grew past its start ($MAP0 -> $(map_kib) KiB)" test "$(map_kib)" -gt "${MAP0:-0}"
 
 # Every run, param and point, read back.
@@ -490,7 +496,7 @@ F=$MNT/full/r
 t mkdir -p "$F" || fail "mkdir full/r"
 echo 42 >"$F/params/seed" || fail "a param on the empty tmpfs"
 avail() { df -k --output=avail "$SMALL" | tail -n 1 | tr -d ' '; }
-echo "=== tmpfs: $(avail) KiB free before filling" >>"$LOG"
+figure "tmpfs: $(avail) KiB free before filling"
 
 # Artifacts of 2 MiB of random bytes (no dedup, no compression) until one fails.
 n_ok=0
@@ -503,7 +509,7 @@ for ((i = 1; i <= 40; i++)); do
 	n_ok=$i
 done
 FAILED_FILE=a$((n_ok + 1))
-echo "=== tmpfs: $n_ok artifacts of 2 MiB, then '$last'; $(avail) KiB free" >>"$LOG"
+figure "tmpfs: $n_ok artifacts of 2 MiB, then '$last'; $(avail) KiB free"
 check_match "the copy that does not fit gets ENOSPC ($n_ok fitted)" "^ENOSPC (write|close)" "$last"
 check "at least 16 MiB of artifacts fitted before ($n_ok)" test "$n_ok" -ge 8
 
@@ -519,7 +525,7 @@ for ((b = 0; b < 200; b++)); do
 	fi
 	points=$((points + 5000))
 done
-echo "=== tmpfs: $points points, then '$last'; $(avail) KiB free" >>"$LOG"
+figure "tmpfs: $points points, then '$last'; $(avail) KiB free"
 check_match "the metric append that does not fit gets ENOSPC ($points points fitted)" "^ENOSPC write" "$last"
 expect_errno_in "ENOSPC OK" mkdir "$F/../r2"
 expect_errno_in "ENOSPC OK" write "$F/params/late" $'1\n'
@@ -571,7 +577,7 @@ free0=$(avail)
 gc_out=$(t "$MLFS" gc "$STORE" 2>&1)
 check "mlfs gc on the full store works ($gc_out)" test $? = 0
 free1=$(avail)
-echo "=== tmpfs: gc: $gc_out; free $free0 -> $free1 KiB" >>"$LOG"
+figure "tmpfs: gc: ${gc_out//$'\n'/; }; free $free0 -> $free1 KiB"
 check "gc gave back the space of the 5 removed artifacts ($free0 -> $free1 KiB; gc: ${gc_out//$'\n'/; })" \
 	test $((free1 - free0)) -ge $((5 * 2048 - 512))
 
