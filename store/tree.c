@@ -196,6 +196,25 @@ static bool in_trash(const struct mlfs_inode *in)
 	return (in->kind == MLFS_K_EXP || in->kind == MLFS_K_RUN) && in->deleted_ms;
 }
 
+/*
+ * A param or tag that was created but never given a value, or a metric
+ * without a point: not logged yet.  Its creator's close removes it; if the
+ * daemon died first, names and listings still do not show it (and a create
+ * of that name takes it over).
+ */
+static bool unlogged(const struct mlfs_inode *in)
+{
+	switch (in->kind) {
+	case MLFS_K_PARAM:
+	case MLFS_K_TAG:
+	case MLFS_K_XTAG:
+		return !(in->flags & MLFS_IF_VALUE_SET);
+	case MLFS_K_METRIC:
+		return in->u.metric.npoints == 0;
+	}
+	return false;
+}
+
 static int stat_ino(struct mlfs_store *s, MDB_txn *txn, uint64_t ino, struct stat *ret);
 
 /* The .trash folder (like the root) and a live experiment's view of its deleted runs. */
@@ -313,6 +332,8 @@ static int lookup_txn(struct mlfs_store *s, MDB_txn *txn, uint64_t parent, const
 		if (in.kind != MLFS_K_RUN || !in.deleted_ms)
 			return -ENOENT;
 	} else if (in_trash(&in) && !parent_deleted(s, txn, parent)) {
+		return -ENOENT;
+	} else if (unlogged(&in)) {
 		return -ENOENT;
 	}
 	return mlfs_stat_txn(s, txn, &in, payload, ret);
@@ -1321,7 +1342,7 @@ static int readdir_one(void *c, uint64_t ino, const char *name, size_t len)
 		r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
 	} else {
 		/* A deleted experiment is in .trash whole: its deleted runs show in it too. */
-		if (in_trash(&in) && !rc->all)
+		if ((in_trash(&in) && !rc->all) || unlogged(&in))
 			return 0;
 		r = mlfs_stat_txn(rc->s, rc->txn, &in, payload, &st);
 	}
