@@ -205,19 +205,23 @@ check_unchanged() {
 
 # ---------------------------------------------------------------------------
 section "artifact faults"
-# art_case SPEC ERRNO STEP FILE: copy new random content of FILE's size over
-# FILE (an artifact of e/r, whose content is $SCRATCH/FILE.old) in a daemon
-# armed with SPEC.  The copy must fail with ERRNO at STEP (write or close),
-# leave a line in .mlfs/errors, no chunk in STORE/tmp and a clean fsck, and
-# in the next daemon (armed the same way) the tree must be as before; there
-# the copy after the failed one works (for a lasting fault, N+, the next
-# daemon runs without it).
+# art_case SPEC ERRNO STEP FILE [SRC]: copy new random content of FILE's
+# size (or SRC) over FILE (an artifact of e/r, whose content is
+# $SCRATCH/FILE.old) in a daemon armed with SPEC.  The copy must fail with
+# ERRNO at STEP (write or close), leave a line in .mlfs/errors, no chunk in
+# STORE/tmp and a clean fsck, and in the next daemon (armed the same way)
+# the tree must be as before; there the copy after the failed one works
+# (for a lasting fault, N+, the next daemon runs without it).  SRC is for a
+# commit:K counted on that content: how many chunks a file has, so how many
+# commits its copy makes, depends on its content.
 n_art=0
 art_case() {
-	local spec=$1 want=$2 step=$3 file=$4 old=$SCRATCH/$4.old src got
+	local spec=$1 want=$2 step=$3 file=$4 old=$SCRATCH/$4.old src=${5:-} got
 	n_art=$((n_art + 1))
-	src=$SCRATCH/new.$n_art
-	random_file "$src" "$(stat -c %s "$old")"
+	if [ -z "$src" ]; then
+		src=$SCRATCH/new.$n_art
+		random_file "$src" "$(stat -c %s "$old")"
+	fi
 	arm "$spec"
 	got=$(fio copy "$src" "$R/artifacts/$file")
 	check_match "$spec, $file: the copy fails with $want at $step" "^$want $step" "$got"
@@ -236,7 +240,7 @@ art_case() {
 		"$(fio copy "$src" "$R/artifacts/$file")"
 	check "$spec, $file: what that copy wrote reads back" t cmp -s "$src" "$R/artifacts/$file"
 	fio copy "$old" "$R/artifacts/$file" >/dev/null # back to what BEFORE has
-	rm -f "$src"
+	[ -n "${5:-}" ] || rm -f "$src"
 }
 
 # commits_of CMD...: how many LMDB commits CMD makes (it runs on the mount).
@@ -270,8 +274,8 @@ done
 # chunk store fails a write(); the last commit is the close's.  (A one-shot
 # fault after the first chunk only shortens a write(): the writer writes the
 # rest again and it works, so write:2+ is a disk that stays broken.)
-random_file "$SCRATCH/twin" $((3 * 1024 * 1024))
-K_BIG=$(commits_of fio copy "$SCRATCH/twin" "$R/artifacts/twin")
+random_file "$SCRATCH/big.new" $((3 * 1024 * 1024))
+K_BIG=$(commits_of fio copy "$SCRATCH/big.new" "$R/artifacts/twin")
 figure "a copy of 3 MiB over an artifact makes $K_BIG commits"
 check "a copy of 3 MiB makes more than one commit (made $K_BIG)" test "$K_BIG" -ge 2
 remount
@@ -279,7 +283,7 @@ BEFORE=$(digest)
 art_case rename:1 EIO write big.bin
 art_case write:2+ EIO write big.bin
 art_case commit:1 EIO write big.bin
-art_case "commit:$K_BIG" EIO close big.bin
+art_case "commit:$K_BIG" EIO close big.bin "$SCRATCH/big.new"
 
 # ---------------------------------------------------------------------------
 section "fsync fault"
