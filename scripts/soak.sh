@@ -133,8 +133,12 @@ cat "$LOGDIR/model-a.log" "$LOGDIR/model-b.log"
 export PER_SEED LOGDIR
 part model 1200 bash -c "$MODEL_BOTH" bash "${SEED[@]}"
 model_secs=$SECS
-model_ops=$(sed -n 's/^model_ops: seed [0-9]*: \([0-9]*\) operations.*/\1/p' "$LOGDIR/model.log" |
+# Operations that agreed: all of a seed that passed, those before the first
+# disagreement of one that failed.
+model_ops=$( (sed -n 's/^model_ops: seed [0-9]*: \([0-9]*\) operations.*/\1/p' "$LOGDIR/model.log"
+	sed -n 's/^model_ops: MISMATCH at operation \([0-9]*\) .*/\1/p' "$LOGDIR/model.log") |
 	awk '{ s += $1 } END { print s + 0 }')
+model_failed=$(grep '^model_ops: MISMATCH' "$LOGDIR/model.log" | grep -vc 'at operation 0 (compare')
 model_bytes=$(sed -n 's/.* operations, \([0-9]*\) bytes written.*/\1/p' "$LOGDIR/model.log" |
 	awk '{ s += $1 } END { printf "%.1f GB", s / 1e9 }')
 model_gc=$(sed -n 's/^t_model.sh: mlfs gc ran \([0-9]*\) times.*/\1/p' "$LOGDIR/model.log" |
@@ -152,7 +156,7 @@ echo "soak figures ($(basename "$MLFS_BIN") from $(dirname "$MLFS_BIN"), $(date 
 printf '%-7s %-6s %6s  %s\n' part result time figures
 printf '%-7s %-6s %5ss  %s\n' crash "$crash_status" "$crash_secs" "${crash_fig:-none}"
 printf '%-7s %-6s %5ss  %s\n' model "$([ -z "$model_fail" ] && [ "$model_ops" = "$OPS" ] && echo ok || echo FAIL)" \
-	"$model_secs" "$model_ops of $OPS operations agreed (seeds $SEEDS), $model_bytes written, mlfs gc ran $model_gc times"
+	"$model_secs" "$model_ops of $OPS operations agreed (seeds $SEEDS; $model_failed stopped at a disagreement), $model_bytes written by the seeds that finished, mlfs gc ran $model_gc times"
 [ -n "$model_fail" ] && printf '%-7s %-6s %6s  %s\n' "" "" "" "first: ${model_fail#model_ops: }"
 printf '%-7s %-6s %5ss  %s\n' races "$([ "$races_cases" ] && [[ $races_cases == *" 0 failed" ]] && echo ok || echo FAIL)" \
 	"$races_secs" "${races_fig:-none}; cases: ${races_cases:-none}"
