@@ -802,6 +802,13 @@ static void mlfs_open_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	r = do_open(req, ino, fi, &op);
 	if (r)
 		return reply_err(req, r == -ENOENT ? r : refused(ino, NULL, &op, r));
+	/*
+	 * A reader's version is the committed one: make the kernel fetch that
+	 * size before its first read (a writer may have moved the kernel's).
+	 * Attributes only: nothing is locked, so before the reply is safe.
+	 */
+	if (fh_of(fi)->type == FH_AFILE && (fi->flags & O_ACCMODE) == O_RDONLY)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 	trunc = truncates(fi); /* the handle may be gone once we have replied */
 	if (fuse_reply_open(req, fi) == 0 && trunc)
 		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);

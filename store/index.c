@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "err.h"
 #include "fault.h"
@@ -201,6 +202,17 @@ int mlfs_txn_begin(struct mlfs_index *idx, bool write, MDB_txn **ret)
 	}
 }
 
+/* Is the file system under the index (all but) full? */
+static bool disk_full(struct mlfs_index *idx)
+{
+	struct statvfs sv;
+	const char *path;
+
+	if (mdb_env_get_path(idx->env, &path) || statvfs(path, &sv))
+		return false;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
+}
+
 static struct mlfs_index *idx_of(MDB_txn *txn)
 {
 	return mdb_env_get_userctx(mdb_txn_env(txn));
@@ -218,6 +230,8 @@ int mlfs_txn_commit(MDB_txn *txn)
 	}
 	rc = mdb_txn_commit(txn);
 	pthread_rwlock_unlock(&idx->resize);
+	if (rc == EIO && disk_full(idx))
+		rc = ENOSPC; /* LMDB reports a page write the full disk cut short as EIO */
 	return mlfs_mdb_err(rc);
 }
 

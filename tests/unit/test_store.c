@@ -108,7 +108,7 @@ static void test_store_lifecycle(void)
 static void test_tree_shape(void)
 {
 	struct mlfs_store *s = fresh();
-	uint64_t exp, run, keydir;
+	uint64_t exp, run, keydir, loss;
 	struct mlfs_inode in;
 	char path[256], big[300];
 
@@ -142,13 +142,15 @@ static void test_tree_shape(void)
 	CHECK(mkfile(s, exp, "notes.txt") == 0);
 	/* keys with '/' are folders; the whole key is checked */
 	keydir = mk(s, look(s, run, "metrics"), "train");
-	CHECK(keydir && mkfile(s, keydir, "loss"));
+	loss = mkfile(s, keydir, "loss");
+	CHECK(keydir && loss);
 	memset(big, 'k', 250);
 	big[250] = 0;
 	CHECK(mkfile(s, keydir, big) == 0); /* "train/" + 250 > 250 */
 	CHECK(mkfile(s, look(s, run, "params"), big) != 0);
 	CHECK(mkfile(s, look(s, run, "tags"), "bad*key") == 0);
-	mlfs_path_of(s, look(s, keydir, "loss"), path, sizeof(path));
+	mlfs_path_of(s, loss, path, sizeof(path));
+	CHECK(look(s, keydir, "loss") == 0); /* a metric without a point is not shown yet */
 	CHECK(!strcmp(path, "exp1/run42/metrics/train/loss"));
 	/* params and metrics are kept; a run keeps its record */
 	mlfs_op_init(&op, 0, 0);
