@@ -14,7 +14,9 @@
 static const char usage[] =
 	"usage: mlfs mount [-f] [-d] [-o OPTIONS] [STORE MOUNTPOINT]\n\n"
 	"Serve STORE at MOUNTPOINT, in the background unless -f.  -o passes FUSE\n"
-	"options (allow_other, default_permissions, ...); -d traces FUSE requests.\n"
+	"options (allow_other, ...; allow_other brings default_permissions with it,\n"
+	"so that the kernel checks every user against owners and modes); -d traces\n"
+	"FUSE requests.\n"
 	"With no STORE and MOUNTPOINT: $MLFS_STORE (else ~/.local/share/mlfs/store),\n"
 	"created on first use, at $MLFS_MOUNT (else ~/mlruns), made if missing.\n";
 
@@ -40,7 +42,7 @@ static int mkdirs(const char *path)
 int cmd_mount(int argc, char **argv)
 {
 	struct mlfs_daemon_opts o = { 0 };
-	char store[PATH_MAX], mnt[PATH_MAX];
+	char store[PATH_MAX], mnt[PATH_MAX], opts[1024];
 	const char *pos[2];
 	int npos = 0, r;
 
@@ -62,6 +64,16 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (npos == 1)
 		return usage_error(usage);
+	/*
+	 * A mount other users can reach is checked by the kernel against each
+	 * file's owner and mode; without default_permissions the daemon, which
+	 * runs as its starter, would let anyone write anything.
+	 */
+	if (o.fuse_opts && strstr(o.fuse_opts, "allow_other") &&
+	    !strstr(o.fuse_opts, "default_permissions")) {
+		snprintf(opts, sizeof(opts), "%s,default_permissions", o.fuse_opts);
+		o.fuse_opts = opts;
+	}
 	if (npos == 0) {
 		default_store(store, sizeof(store));
 		default_mount(mnt, sizeof(mnt));
