@@ -468,6 +468,29 @@ int mlfs_dir_walk(MDB_txn *txn, struct mlfs_index *idx, uint64_t parent, uint64_
 	return rc == MDB_NOTFOUND ? 0 : mlfs_mdb_err(rc);
 }
 
+int mlfs_kids_collect(void *c, uint64_t ino, const char *name, size_t len)
+{
+	struct mlfs_kids *k = c;
+
+	if (len > 255)
+		return MLFS_E_CORRUPT;
+	if (k->n == k->cap) {
+		size_t nc = k->cap ? k->cap * 2 : 16;
+		struct mlfs_kid *nv = realloc(k->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		k->v = nv;
+		k->cap = nc;
+	}
+	k->v[k->n].ino = ino;
+	k->v[k->n].len = len;
+	memcpy(k->v[k->n].name, name, len);
+	k->v[k->n].name[len] = 0;
+	k->n++;
+	return 0;
+}
+
 static int stop_at_first(void *ctx, uint64_t ino, const char *name, size_t len)
 {
 	return 1;

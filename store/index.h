@@ -254,6 +254,24 @@ typedef int (*mlfs_child_fn)(void *ctx, uint64_t ino, const char *name, size_t l
 int mlfs_dir_walk(MDB_txn *txn, struct mlfs_index *idx, uint64_t parent, uint64_t from,
 		  mlfs_child_fn fn, void *ctx);
 
+/*
+ * A folder's children copied out of a transaction (names included), so that
+ * the caller may change the folder while it goes through them.  Fill with
+ * mlfs_dir_walk(txn, idx, dir, 0, mlfs_kids_collect, &kids); free kids.v.
+ */
+struct mlfs_kid {
+	uint64_t ino;
+	size_t len;
+	char name[256]; /* NUL-terminated */
+};
+
+struct mlfs_kids {
+	struct mlfs_kid *v;
+	size_t n, cap;
+};
+
+int mlfs_kids_collect(void *kids, uint64_t ino, const char *name, size_t len);
+
 /* The rkey database: a run's keys by section. */
 int mlfs_rkey_put(MDB_txn *txn, struct mlfs_index *idx, uint64_t run, char section,
 		  const char *key, size_t len, uint64_t ino);

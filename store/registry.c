@@ -384,40 +384,6 @@ int mlfs_reg_link_target(const struct mlfs_inode *in, const char *payload, char 
 	return n < (int)cap ? n : -ENAMETOOLONG;
 }
 
-struct copy_kid {
-	uint64_t ino;
-	size_t len;
-	char name[256];
-};
-
-struct copy_kids {
-	struct copy_kid *v;
-	size_t n, cap;
-};
-
-static int collect_kid(void *c, uint64_t ino, const char *name, size_t len)
-{
-	struct copy_kids *k = c;
-
-	if (len > 255)
-		return MLFS_E_CORRUPT;
-	if (k->n == k->cap) {
-		size_t nc = k->cap ? k->cap * 2 : 16;
-		struct copy_kid *nv = realloc(k->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		k->v = nv;
-		k->cap = nc;
-	}
-	k->v[k->n].ino = ino;
-	k->v[k->n].len = len;
-	memcpy(k->v[k->n].name, name, len);
-	k->v[k->n].name[len] = 0;
-	k->n++;
-	return 0;
-}
-
 static int copy_extents(MDB_txn *txn, struct mlfs_index *idx, uint64_t from, uint64_t to)
 {
 	struct mlfs_extent_rec *recs = NULL;
@@ -480,7 +446,7 @@ static int copy_tree(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uin
 		     uint64_t dir, const char *name)
 {
 	struct mlfs_inode src, dst;
-	struct copy_kids kids = { 0 };
+	struct mlfs_kids kids = { 0 };
 	const char *payload;
 	char *copy = NULL;
 	int r;
@@ -507,7 +473,7 @@ static int copy_tree(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, uin
 	if (r == 0 && src.kind == MLFS_K_AFILE)
 		r = copy_extents(txn, s->idx, ino, dst.ino);
 	if (r == 0 && src.kind == MLFS_K_ADIR)
-		r = mlfs_dir_walk(txn, s->idx, ino, 0, collect_kid, &kids);
+		r = mlfs_dir_walk(txn, s->idx, ino, 0, mlfs_kids_collect, &kids);
 	for (size_t i = 0; i < kids.n && r == 0; i++)
 		r = copy_tree(txn, s, op, kids.v[i].ino, dst.ino, kids.v[i].name);
 	free(kids.v);
@@ -540,7 +506,7 @@ static int run_of(MDB_txn *txn, struct mlfs_store *s, const struct mlfs_inode *i
 int mlfs_register(struct mlfs_store *s, struct mlfs_op *op, const char *path, const char *name)
 {
 	struct mlfs_inode src, model, ver, source;
-	struct copy_kids kids = { 0 };
+	struct mlfs_kids kids = { 0 };
 	char runpath[600], num[24];
 	uint64_t models, ino, arts;
 	const char *base;
@@ -580,7 +546,7 @@ int mlfs_register(struct mlfs_store *s, struct mlfs_op *op, const char *path, co
 	    (r = mlfs_dirent_get(txn, s->idx, ver.ino, "artifacts", 9, &arts)))
 		goto fail;
 	if (src.kind == MLFS_K_ADIR) {
-		r = mlfs_dir_walk(txn, s->idx, src.ino, 0, collect_kid, &kids);
+		r = mlfs_dir_walk(txn, s->idx, src.ino, 0, mlfs_kids_collect, &kids);
 		for (size_t i = 0; i < kids.n && r == 0; i++)
 			r = copy_tree(txn, s, op, kids.v[i].ino, arts, kids.v[i].name);
 		free(kids.v);

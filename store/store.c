@@ -130,8 +130,7 @@ static int make_root(struct mlfs_index *idx)
 	return mlfs_txn_commit(txn);
 }
 
-/* mkdir -p of dir. */
-static int make_dirs(const char *dir)
+int mlfs_mkdirs(const char *dir)
 {
 	char buf[PATH_MAX];
 
@@ -161,7 +160,7 @@ int mlfs_store_init(const char *dir)
 
 	if (check_marker(dir) == 0 || check_marker(dir) == MLFS_E_FORMAT)
 		return -EEXIST;
-	r = make_dirs(dir);
+	r = mlfs_mkdirs(dir);
 	if (r)
 		return r;
 	d = opendir(dir);

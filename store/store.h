@@ -74,6 +74,9 @@ int mlfs_refuse(struct mlfs_op *op, int r, const char *fmt, ...) __attribute__((
 
 int64_t mlfs_now_ns(void);
 
+/* mkdir -p: dir and its missing parents (mode 0755). */
+int mlfs_mkdirs(const char *dir);
+
 /* Create a store in dir (which may exist but must be empty): 0, -EEXIST if it is a store. */
 int mlfs_store_init(const char *dir);
 /* Open the store in dir. */

@@ -141,50 +141,17 @@ int mlfs_trash_walk(struct mlfs_store *s, mlfs_trash_fn fn, void *ctx)
 	return r;
 }
 
-struct kid {
-	uint64_t ino;
-	size_t len;
-	char name[256];
-};
-
-struct kids {
-	struct kid *v;
-	size_t n, cap;
-};
-
-static int collect(void *c, uint64_t ino, const char *name, size_t len)
-{
-	struct kids *k = c;
-
-	if (len > 255)
-		return MLFS_E_CORRUPT;
-	if (k->n == k->cap) {
-		size_t nc = k->cap ? k->cap * 2 : 64;
-		struct kid *nv = realloc(k->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		k->v = nv;
-		k->cap = nc;
-	}
-	k->v[k->n].ino = ino;
-	k->v[k->n].len = len;
-	memcpy(k->v[k->n].name, name, len);
-	k->n++;
-	return 0;
-}
-
 /* Remove ino's own records (not its name in its parent); push its children on todo. */
-static int purge_one(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, struct kids *todo)
+static int purge_one(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, struct mlfs_kids *todo)
 {
-	struct kids kids = { 0 };
+	struct mlfs_kids kids = { 0 };
 	int r;
 
-	r = mlfs_dir_walk(txn, idx, ino, 0, collect, &kids);
+	r = mlfs_dir_walk(txn, idx, ino, 0, mlfs_kids_collect, &kids);
 	for (size_t i = 0; i < kids.n && r == 0; i++) {
 		r = mlfs_dirent_del(txn, idx, ino, kids.v[i].name, kids.v[i].len, kids.v[i].ino);
 		if (r == 0)
-			r = collect(todo, kids.v[i].ino, "", 0);
+			r = mlfs_kids_collect(todo, kids.v[i].ino, "", 0);
 	}
 	free(kids.v);
 	if (r == 0)
@@ -201,7 +168,7 @@ static int purge_one(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, struct 
 int mlfs_purge(struct mlfs_store *s, uint64_t ino)
 {
 	struct mlfs_inode in, parent;
-	struct kids todo = { 0 };
+	struct mlfs_kids todo = { 0 };
 	const char *name;
 	char nm[256];
 	size_t len;
@@ -231,7 +198,7 @@ int mlfs_purge(struct mlfs_store *s, uint64_t ino)
 		if (r)
 			goto fail;
 	}
-	r = collect(&todo, ino, "", 0);
+	r = mlfs_kids_collect(&todo, ino, "", 0);
 	while (r == 0 && todo.n) {
 		uint64_t next = todo.v[--todo.n].ino;
 

@@ -20,25 +20,6 @@ static const char usage[] =
 	"With no STORE and MOUNTPOINT: $MLFS_STORE (else ~/.local/share/mlfs/store),\n"
 	"created on first use, at $MLFS_MOUNT (else ~/mlruns), made if missing.\n";
 
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int cmd_mount(int argc, char **argv)
 {
 	struct mlfs_daemon_opts o = { 0 };
@@ -77,7 +58,7 @@ int cmd_mount(int argc, char **argv)
 	if (npos == 0) {
 		default_store(store, sizeof(store));
 		default_mount(mnt, sizeof(mnt));
-		r = mkdirs(store);
+		r = mlfs_mkdirs(store);
 		if (r == 0)
 			r = mlfs_store_init(store);
 		if (r == 0)
@@ -87,7 +68,7 @@ int cmd_mount(int argc, char **argv)
 				mlfs_strerror(r));
 			return 1;
 		}
-		r = mkdirs(mnt);
+		r = mlfs_mkdirs(mnt);
 		if (r) {
 			fprintf(stderr, "mlfs: cannot make the mount point '%s': %s\n", mnt,
 				mlfs_strerror(r));
