@@ -572,7 +572,6 @@ static void fh_free(struct fh *f)
 	if (f->af) {
 		bool last = true;
 
-		mlfs_afile_free(f->af);
 		pthread_mutex_lock(&afiles_lock);
 		for (struct fh **p = &afiles; *p;) {
 			if (*p == f) {
@@ -583,6 +582,8 @@ static void fh_free(struct fh *f)
 			}
 		}
 		pthread_mutex_unlock(&afiles_lock);
+		/* Off the list first: others walk it and look into f->af. */
+		mlfs_afile_free(f->af);
 		/* The last close of a file deleted while open lets it go. */
 		if (last)
 			mlfs_orphan_release(store, f->ino);
