@@ -246,6 +246,9 @@ int mlfs_reg_frozen(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op,
 		}
 		if (cur.kind != MLFS_K_ADIR && cur.kind != MLFS_K_AFILE && cur.kind != MLFS_K_ALINK)
 			return 0;
+		/* A file deleted while open is in no version any more (its folder may be gone). */
+		if (cur.flags & MLFS_IF_ORPHAN)
+			return 0;
 		r = mlfs_ino_get(txn, s->idx, cur.parent, &cur, NULL);
 		if (r)
 			return r;
