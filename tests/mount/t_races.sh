@@ -83,7 +83,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		check_match "right after the last close, a new reader gets one writer's version (whole, or cut, never mixed)" \
 			'^version ([0-9]|1[0-5])$|^([0-9]+) bytes, not a whole version: its first \2 bytes are' "$after"
 		check_match "a reader meanwhile never saw a mix of versions" \
-			'^reader: [0-9]+ reads, (0 not a whole version|[0-9]+ not a whole version; first: ([0-9]+) bytes, not a whole version: its first \3 bytes are .*)$' "$reader"
+			'^reader: [0-9]+ reads, (0 not a whole version|[0-9]+ not a whole version; first: ([0-9]+) bytes, not a whole version: its first \2 bytes are .*)$' "$reader"
 	fi
 	[[ $reader =~ ([0-9]+)\ reads ]] && FIGURES_READS=$((FIGURES_READS + BASH_REMATCH[1]))
 	FIGURES_WRITES=$((FIGURES_WRITES + N))
