@@ -59,7 +59,7 @@ $(BUILD)/libmlfsfs.a: $(FS_OBJ)
 $(BUILD)/mlfs: $(TOOL_OBJ) $(BUILD)/libmlfsfs.a $(BUILD)/libmlfs.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libmlfsfs.a $(BUILD)/libmlfs.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libmlfs.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/store_fixture.h $(BUILD)/libmlfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libmlfs.a $(LDLIBS)
 

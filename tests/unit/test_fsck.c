@@ -18,93 +18,10 @@
 #include "series.h"
 #include "store.h"
 #include "t.h"
+#include "store_fixture.h"
 #include "trash.h"
 #include "tree.h"
 #include "value.h"
-
-static char dir[256];
-static struct mlfs_op op;
-
-static void wipe(void)
-{
-	char cmd[300];
-
-	if (!dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* left for the tmp cleaner */
-	}
-	dir[0] = 0;
-}
-
-static struct mlfs_store *fresh(void)
-{
-	struct mlfs_store *s = NULL;
-
-	wipe();
-	snprintf(dir, sizeof(dir), "/tmp/mlfs-unit-fsck.XXXXXX");
-	if (!mkdtemp(dir))
-		return NULL;
-	if (mlfs_store_init(dir) || mlfs_store_open(dir, 0, &s))
-		return NULL;
-	return s;
-}
-
-static uint64_t lookup(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	return mlfs_lookup(s, parent, name, strlen(name), &st) ? 0 : st.st_ino;
-}
-
-static uint64_t mkdir_in(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	mlfs_op_init(&op, 1000, 1000);
-	return mlfs_mkdir(s, &op, parent, name, strlen(name), 0755, &st) ? 0 : st.st_ino;
-}
-
-static uint64_t mkfile(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-	bool created;
-
-	mlfs_op_init(&op, 1000, 1000);
-	if (mlfs_create(s, &op, parent, name, strlen(name), 0644, false, &st, &created))
-		return 0;
-	return st.st_ino;
-}
-
-static void fill_random(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static int put_file(struct mlfs_store *s, uint64_t ino, const uint8_t *data, size_t len)
-{
-	struct mlfs_afile *f;
-	int r;
-
-	r = mlfs_afile_open(s, ino, O_WRONLY | O_TRUNC, &f);
-	if (r)
-		return r;
-	if (len && mlfs_afile_write(f, 0, data, len) != (int)len)
-		r = -EIO;
-	mlfs_op_init(&op, 0, 0);
-	if (r == 0)
-		r = mlfs_afile_commit(f, &op);
-	mlfs_afile_free(f);
-	return r;
-}
 
 /* What fsck said: its lines, "path: problem\n" each. */
 struct said {
@@ -185,7 +102,7 @@ static int build(struct fixture *x)
 	uint64_t lr;
 
 	memset(x, 0, sizeof(*x));
-	x->s = fresh();
+	x->s = fresh_store("fsck", 0);
 	if (!x->s)
 		return -1;
 	x->run = mkdir_in(x->s, mkdir_in(x->s, MLFS_ROOT_INO, "exp1"), "run42");

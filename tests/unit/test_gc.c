@@ -24,48 +24,22 @@
 #include "gc.h"
 #include "store.h"
 #include "t.h"
+#include "store_fixture.h"
 #include "trash.h"
 #include "tree.h"
-
-static char dir[256];
-static struct mlfs_op op;
-
-static void wipe(void)
-{
-	char cmd[300];
-
-	if (!dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* left for the tmp cleaner */
-	}
-	dir[0] = 0;
-}
 
 /* A new store; open it as the daemon (with an instance) or as the command line. */
 static struct mlfs_store *fresh(bool daemon)
 {
-	struct mlfs_store *s = NULL;
+	struct mlfs_store *s = fresh_store("gc", daemon ? MLFS_STORE_DAEMON : 0);
 
-	wipe();
-	snprintf(dir, sizeof(dir), "/tmp/mlfs-unit-gc.XXXXXX");
-	if (!mkdtemp(dir))
-		return NULL;
-	if (mlfs_store_init(dir) || mlfs_store_open(dir, daemon ? MLFS_STORE_DAEMON : 0, &s))
+	if (!s)
 		return NULL;
 	if (daemon && mlfs_gc_instance(s, NULL)) {
 		mlfs_store_free(s);
 		return NULL;
 	}
 	return s;
-}
-
-static uint64_t lookup(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	return mlfs_lookup(s, parent, name, strlen(name), &st) ? 0 : st.st_ino;
 }
 
 /* exp/run/artifacts of a new run. */
@@ -80,50 +54,6 @@ static uint64_t artifacts(struct mlfs_store *s, const char *run)
 	if (!exp || mlfs_mkdir(s, &op, exp, run, strlen(run), 0755, &st))
 		return 0;
 	return lookup(s, st.st_ino, "artifacts");
-}
-
-static uint64_t mkfile(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-	bool created;
-
-	mlfs_op_init(&op, 1000, 1000);
-	if (mlfs_create(s, &op, parent, name, strlen(name), 0644, false, &st, &created))
-		return 0;
-	return st.st_ino;
-}
-
-static void fill_random(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-/* Write data as the whole new content of ino, committed. */
-static int put_file(struct mlfs_store *s, uint64_t ino, const uint8_t *data, size_t len)
-{
-	struct mlfs_afile *f;
-	int r;
-
-	r = mlfs_afile_open(s, ino, O_WRONLY | O_TRUNC, &f);
-	if (r)
-		return r;
-	for (size_t off = 0; off < len && r == 0; off += 131072) {
-		size_t n = len - off < 131072 ? len - off : 131072;
-
-		r = mlfs_afile_write(f, off, data + off, n) == (int)n ? 0 : -EIO;
-	}
-	mlfs_op_init(&op, 0, 0);
-	if (r == 0)
-		r = mlfs_afile_commit(f, &op);
-	mlfs_afile_free(f);
-	return r;
 }
 
 /* 1 if ino reads back exactly data. */

@@ -15,84 +15,13 @@
 #include "stats.h"
 #include "store.h"
 #include "t.h"
+#include "store_fixture.h"
 #include "trash.h"
 #include "tree.h"
 
-static char dir[256];
-static struct mlfs_op op;
-
-static void wipe(void)
-{
-	char cmd[300];
-
-	if (!dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* left for the tmp cleaner */
-	}
-	dir[0] = 0;
-}
-
-static struct mlfs_store *fresh(void)
-{
-	struct mlfs_store *s = NULL;
-
-	wipe();
-	snprintf(dir, sizeof(dir), "/tmp/mlfs-unit-stats.XXXXXX");
-	if (!mkdtemp(dir))
-		return NULL;
-	if (mlfs_store_init(dir) || mlfs_store_open(dir, 0, &s))
-		return NULL;
-	return s;
-}
-
-static uint64_t lookup(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	return mlfs_lookup(s, parent, name, strlen(name), &st) ? 0 : st.st_ino;
-}
-
-static uint64_t mkdir_in(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	mlfs_op_init(&op, 1000, 1000);
-	return mlfs_mkdir(s, &op, parent, name, strlen(name), 0755, &st) ? 0 : st.st_ino;
-}
-
-static uint64_t mkfile(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-	bool created;
-
-	mlfs_op_init(&op, 1000, 1000);
-	if (mlfs_create(s, &op, parent, name, strlen(name), 0644, false, &st, &created))
-		return 0;
-	return st.st_ino;
-}
-
-static int put_file(struct mlfs_store *s, uint64_t ino, const uint8_t *data, size_t len)
-{
-	struct mlfs_afile *f;
-	int r;
-
-	r = mlfs_afile_open(s, ino, O_WRONLY | O_TRUNC, &f);
-	if (r)
-		return r;
-	if (mlfs_afile_write(f, 0, data, len) != (int)len)
-		r = -EIO;
-	mlfs_op_init(&op, 0, 0);
-	if (r == 0)
-		r = mlfs_afile_commit(f, &op);
-	mlfs_afile_free(f);
-	return r;
-}
-
 static void test_empty(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("stats", 0);
 	struct mlfs_stats st;
 	char *text = NULL;
 	size_t len = 0;
@@ -111,7 +40,7 @@ static void test_empty(void)
 
 static void test_counts(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("stats", 0);
 	struct mlfs_stats a, b, c;
 	size_t size = 1 << 20, text = 600000;
 	uint8_t *rnd = malloc(size), *txt = malloc(text);

@@ -19,60 +19,9 @@
 #include "series.h"
 #include "store.h"
 #include "t.h"
+#include "store_fixture.h"
 #include "tree.h"
 #include "value.h"
-
-static char dir[256];
-
-static struct mlfs_store *fresh(void)
-{
-	struct mlfs_store *s = NULL;
-	char cmd[300];
-
-	if (dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd))
-			return NULL;
-	}
-	snprintf(dir, sizeof(dir), "/tmp/mlfs-unit-store.XXXXXX");
-	if (!mkdtemp(dir))
-		return NULL;
-	if (mlfs_store_init(dir) || mlfs_store_open(dir, 0, &s))
-		return NULL;
-	return s;
-}
-
-static struct mlfs_op op;
-
-static uint64_t mk(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	mlfs_op_init(&op, 1000, 1000);
-	if (mlfs_mkdir(s, &op, parent, name, strlen(name), 0755, &st))
-		return 0;
-	return st.st_ino;
-}
-
-static uint64_t look(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-
-	if (mlfs_lookup(s, parent, name, strlen(name), &st))
-		return 0;
-	return st.st_ino;
-}
-
-static uint64_t mkfile(struct mlfs_store *s, uint64_t parent, const char *name)
-{
-	struct stat st;
-	bool created;
-
-	mlfs_op_init(&op, 1000, 1000);
-	if (mlfs_create(s, &op, parent, name, strlen(name), 0644, false, &st, &created))
-		return 0;
-	return st.st_ino;
-}
 
 static int count_chunks(void)
 {
@@ -91,7 +40,7 @@ static int count_chunks(void)
 
 static void test_store_lifecycle(void)
 {
-	struct mlfs_store *s = fresh(), *d1 = NULL, *d2 = NULL;
+	struct mlfs_store *s = fresh_store("store", 0), *d1 = NULL, *d2 = NULL;
 
 	REQUIRE(s);
 	CHECK(mlfs_store_init(dir) == -EEXIST);
@@ -107,27 +56,27 @@ static void test_store_lifecycle(void)
 
 static void test_tree_shape(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("store", 0);
 	uint64_t exp, run, keydir, loss;
 	struct mlfs_inode in;
 	char path[256], big[300];
 
 	REQUIRE(s);
-	exp = mk(s, MLFS_ROOT_INO, "exp1");
+	exp = mkdir_in(s, MLFS_ROOT_INO, "exp1");
 	REQUIRE(exp);
-	CHECK(look(s, exp, "meta") && look(s, exp, "tags"));
-	run = mk(s, exp, "run42");
+	CHECK(lookup(s, exp, "meta") && lookup(s, exp, "tags"));
+	run = mkdir_in(s, exp, "run42");
 	REQUIRE(run);
 	CHECK(mlfs_inode_of(s, run, &in) == 0 && in.kind == MLFS_K_RUN);
 	CHECK(in.u.run.status == MLFS_RUNNING && in.u.run.start_ms > 0 && in.u.run.end_ms == 0);
 	const char *kids[] = { "params", "metrics", "tags", "artifacts", "status", "meta" };
 	for (int i = 0; i < 6; i++)
-		CHECK(look(s, run, kids[i]) != 0);
+		CHECK(lookup(s, run, kids[i]) != 0);
 	/* reserved and bad names refuse with a sentence */
-	CHECK(mk(s, MLFS_ROOT_INO, "index.html") == 0 && strstr(op.why, "reserved"));
-	CHECK(mk(s, MLFS_ROOT_INO, "models") == 0); /* the registry's, made with the store */
-	CHECK(mk(s, exp, "runs.csv") == 0);
-	CHECK(mk(s, MLFS_ROOT_INO, ".hidden") == 0);
+	CHECK(mkdir_in(s, MLFS_ROOT_INO, "index.html") == 0 && strstr(op.why, "reserved"));
+	CHECK(mkdir_in(s, MLFS_ROOT_INO, "models") == 0); /* the registry's, made with the store */
+	CHECK(mkdir_in(s, exp, "runs.csv") == 0);
+	CHECK(mkdir_in(s, MLFS_ROOT_INO, ".hidden") == 0);
 	memset(big, 'x', 256);
 	big[256] = 0;
 	{
@@ -136,21 +85,21 @@ static void test_tree_shape(void)
 		mlfs_op_init(&op, 0, 0);
 		CHECK(mlfs_mkdir(s, &op, MLFS_ROOT_INO, big, 256, 0755, &st) == -ENAMETOOLONG);
 	}
-	CHECK(mk(s, MLFS_ROOT_INO, "exp1") == 0); /* EEXIST */
+	CHECK(mkdir_in(s, MLFS_ROOT_INO, "exp1") == 0); /* EEXIST */
 	/* a file cannot sit in a run or an experiment */
 	CHECK(mkfile(s, run, "notes.txt") == 0 && strstr(op.why, "artifacts/"));
 	CHECK(mkfile(s, exp, "notes.txt") == 0);
 	/* keys with '/' are folders; the whole key is checked */
-	keydir = mk(s, look(s, run, "metrics"), "train");
+	keydir = mkdir_in(s, lookup(s, run, "metrics"), "train");
 	loss = mkfile(s, keydir, "loss");
 	CHECK(keydir && loss);
 	memset(big, 'k', 250);
 	big[250] = 0;
 	CHECK(mkfile(s, keydir, big) == 0); /* "train/" + 250 > 250 */
-	CHECK(mkfile(s, look(s, run, "params"), big) != 0);
-	CHECK(mkfile(s, look(s, run, "tags"), "bad*key") == 0);
+	CHECK(mkfile(s, lookup(s, run, "params"), big) != 0);
+	CHECK(mkfile(s, lookup(s, run, "tags"), "bad*key") == 0);
 	mlfs_path_of(s, loss, path, sizeof(path));
-	CHECK(look(s, keydir, "loss") == 0); /* a metric without a point is not shown yet */
+	CHECK(lookup(s, keydir, "loss") == 0); /* a metric without a point is not shown yet */
 	CHECK(!strcmp(path, "exp1/run42/metrics/train/loss"));
 	/* params and metrics are kept; a run keeps its record */
 	mlfs_op_init(&op, 0, 0);
@@ -159,20 +108,20 @@ static void test_tree_shape(void)
 	CHECK(mlfs_rmdir(s, &op, run, "params", 6) == -EPERM);
 	/* renames: a run within its experiment, not elsewhere */
 	CHECK(mlfs_rename(s, &op, exp, "run42", 5, exp, "run43", 5, 0) == 0);
-	CHECK(look(s, exp, "run43") == run && look(s, exp, "run42") == 0);
-	CHECK(mk(s, MLFS_ROOT_INO, "exp2"));
-	CHECK(mlfs_rename(s, &op, exp, "run43", 5, look(s, MLFS_ROOT_INO, "exp2"), "r", 1, 0) ==
+	CHECK(lookup(s, exp, "run43") == run && lookup(s, exp, "run42") == 0);
+	CHECK(mkdir_in(s, MLFS_ROOT_INO, "exp2"));
+	CHECK(mlfs_rename(s, &op, exp, "run43", 5, lookup(s, MLFS_ROOT_INO, "exp2"), "r", 1, 0) ==
 	      -EPERM);
 	mlfs_store_free(s);
 	/* inode numbers come from the index: the same after reopening */
 	REQUIRE(mlfs_store_open(dir, 0, &s) == 0);
-	CHECK(look(s, MLFS_ROOT_INO, "exp1") == exp && look(s, exp, "run43") == run);
+	CHECK(lookup(s, MLFS_ROOT_INO, "exp1") == exp && lookup(s, exp, "run43") == run);
 	mlfs_store_free(s);
 }
 
 static void test_values(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("store", 0);
 	uint64_t run, lr, tag, status, meta;
 	struct mlfs_inode in;
 	struct stat st;
@@ -182,9 +131,9 @@ static void test_values(void)
 	int n;
 
 	REQUIRE(s);
-	run = mk(s, mk(s, MLFS_ROOT_INO, "e"), "r");
+	run = mkdir_in(s, mkdir_in(s, MLFS_ROOT_INO, "e"), "r");
 	REQUIRE(run);
-	lr = mkfile(s, look(s, run, "params"), "lr");
+	lr = mkfile(s, lookup(s, run, "params"), "lr");
 	REQUIRE(lr);
 	mlfs_op_init(&op, 0, 0);
 	CHECK(mlfs_value_write(s, &op, lr, "0.01\n", 5, false) == 1);
@@ -198,20 +147,20 @@ static void test_values(void)
 		char *huge = calloc(1, MLFS_PARAM_VALUE_MAX + 2);
 
 		memset(huge, 'v', MLFS_PARAM_VALUE_MAX + 1);
-		CHECK(mlfs_value_write(s, &op, mkfile(s, look(s, run, "params"), "h"), huge,
+		CHECK(mlfs_value_write(s, &op, mkfile(s, lookup(s, run, "params"), "h"), huge,
 				       MLFS_PARAM_VALUE_MAX + 1, false) == -EINVAL);
 		free(huge);
 	}
-	tag = mkfile(s, look(s, run, "tags"), "owner");
+	tag = mkfile(s, lookup(s, run, "tags"), "owner");
 	CHECK(mlfs_value_write(s, &op, tag, "alice\n", 6, false) == 0);
 	CHECK(mlfs_value_write(s, &op, tag, "bob\n", 4, false) == 0);
 	CHECK(mlfs_getattr(s, tag, &st) == 0 && st.st_size == 4);
-	status = look(s, run, "status");
+	status = lookup(s, run, "status");
 	CHECK(mlfs_value_write(s, &op, status, "DONE\n", 5, false) == -EINVAL);
 	CHECK(mlfs_value_write(s, &op, status, "FINISHED\n", 9, false) == 0);
 	CHECK(mlfs_inode_of(s, run, &in) == 0 && in.u.run.status == MLFS_FINISHED &&
 	      in.u.run.end_ms >= in.u.run.start_ms);
-	meta = look(s, run, "meta");
+	meta = lookup(s, run, "meta");
 	CHECK(mlfs_value_write(s, &op, meta, "x", 1, false) == -EACCES);
 	REQUIRE(mlfs_txn_begin(s->idx, false, &txn) == 0);
 	REQUIRE(mlfs_ino_get(txn, s->idx, meta, &in, &payload) == 0);
@@ -227,17 +176,17 @@ static void test_values(void)
 	}
 	/* a param that never got its value is dropped; one with a value stays */
 	{
-		uint64_t empty = mkfile(s, look(s, run, "params"), "empty");
+		uint64_t empty = mkfile(s, lookup(s, run, "params"), "empty");
 
-		CHECK(mlfs_drop_if_empty(s, empty) == 0 && look(s, look(s, run, "params"), "empty") == 0);
-		CHECK(mlfs_drop_if_empty(s, lr) == 0 && look(s, look(s, run, "params"), "lr") == lr);
+		CHECK(mlfs_drop_if_empty(s, empty) == 0 && lookup(s, lookup(s, run, "params"), "empty") == 0);
+		CHECK(mlfs_drop_if_empty(s, lr) == 0 && lookup(s, lookup(s, run, "params"), "lr") == lr);
 	}
 	mlfs_store_free(s);
 }
 
 static void test_series(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("store", 0);
 	uint64_t m;
 	char *all, *want, line[MLFS_POINT_LINE_MAX], buf[4096];
 	size_t wlen = 0;
@@ -245,7 +194,7 @@ static void test_series(void)
 	int steps = 0;
 
 	REQUIRE(s);
-	m = mkfile(s, look(s, mk(s, mk(s, MLFS_ROOT_INO, "e"), "r"), "metrics"), "loss");
+	m = mkfile(s, lookup(s, mkdir_in(s, mkdir_in(s, MLFS_ROOT_INO, "e"), "r"), "metrics"), "loss");
 	REQUIRE(m);
 	want = malloc(1 << 20);
 	all = malloc(1 << 20);
@@ -318,21 +267,9 @@ static void test_series(void)
 	mlfs_store_free(s);
 }
 
-static void fill_random(uint8_t *p, size_t n, unsigned seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
 static void test_afile(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("store", 0);
 	struct mlfs_afile *w, *r0, *r1;
 	size_t size = 6 << 20;
 	uint8_t *data = malloc(size), *back = malloc(size);
@@ -341,7 +278,7 @@ static void test_afile(void)
 	int before, after;
 
 	REQUIRE(s && data && back);
-	f = mkfile(s, look(s, mk(s, mk(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "model.bin");
+	f = mkfile(s, lookup(s, mkdir_in(s, mkdir_in(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "model.bin");
 	REQUIRE(f);
 	fill_random(data, size, 1);
 	/* a reader open before the commit keeps the old (empty) version */
@@ -408,21 +345,21 @@ static void test_map_grows(void)
 	char line[300];
 
 	setenv("MLFS_MAPSIZE", "65536", 1);
-	s = fresh();
+	s = fresh_store("store", 0);
 	unsetenv("MLFS_MAPSIZE");
 	REQUIRE(s);
-	run = mk(s, MLFS_ROOT_INO, "e");
+	run = mkdir_in(s, MLFS_ROOT_INO, "e");
 	REQUIRE(run);
 	for (int i = 0; i < 3000; i++) {
 		snprintf(line, sizeof(line), "r%d", i);
-		if (!mk(s, run, line)) {
+		if (!mkdir_in(s, run, line)) {
 			CHECK(!"mkdir failed as the map filled");
 			break;
 		}
 	}
 	snprintf(line, sizeof(line), "%s/index/data.mdb", dir);
 	CHECK(stat(line, &st) == 0 && st.st_size > 4 * 65536);
-	CHECK(look(s, run, "r2999") != 0);
+	CHECK(lookup(s, run, "r2999") != 0);
 	mlfs_store_free(s);
 }
 
@@ -434,13 +371,6 @@ int main(void)
 	T_RUN(test_series);
 	T_RUN(test_afile);
 	T_RUN(test_map_grows);
-	if (dir[0]) {
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd)) {
-			/* left for the tmp cleaner */
-		}
-	}
+	wipe();
 	return T_DONE();
 }
