@@ -178,8 +178,10 @@ static void test_values(void)
 	{
 		uint64_t empty = mkfile(s, lookup(s, run, "params"), "empty");
 
-		CHECK(mlfs_drop_if_empty(s, empty) == 0 && lookup(s, lookup(s, run, "params"), "empty") == 0);
-		CHECK(mlfs_drop_if_empty(s, lr) == 0 && lookup(s, lookup(s, run, "params"), "lr") == lr);
+		CHECK(mlfs_drop_if_empty(s, empty) == 0 &&
+		      lookup(s, lookup(s, run, "params"), "empty") == 0);
+		CHECK(mlfs_drop_if_empty(s, lr) == 0 &&
+		      lookup(s, lookup(s, run, "params"), "lr") == lr);
 	}
 	mlfs_store_free(s);
 }
