@@ -44,6 +44,14 @@
 #   repeat_char N C                C repeated N times (N bytes for ASCII C)
 #   size_of FILE / ino_of FILE     st_size and st_ino, under the time limit
 #   check_size FILE                st_size equals the number of bytes read
+#   ERRORS / lines_about REL       $MNT/.mlfs/errors; its lines about path REL
+#                                  (exactly "<ISO time> REL: ...")
+#   refused ERRNO REL OP ARGS...   OP fails with ERRNO and one more line about
+#                                  REL with a sentence appears in .mlfs/errors;
+#                                  sets LINE to that line
+#   within_a_second DESC CMD...    passes as soon as CMD succeeds, polling for
+#                                  1.5 s (the promise is "within a second"; the
+#                                  margin is for a loaded machine)
 
 set -u
 
@@ -165,6 +173,42 @@ check_size() {
 	local n
 	n=$(t cat -- "$1" | wc -c)
 	check_eq "st_size of ${1#"$MNT"/} equals the bytes read" "$n" "$(size_of "$1")"
+}
+
+ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?'
+
+lines_about() {
+	t cat "$ERRORS" | awk -v p="$1: " '{ i = index($0, " " p); if (i > 0 && i == index($0, " ")) print }'
+}
+
+refused() {
+	local want=$1 rel=$2 before after
+	shift 2
+	LINE=
+	before=$(lines_about "$rel" | wc -l)
+	expect_errno "$want" "$@"
+	after=$(lines_about "$rel" | wc -l)
+	if [ "$after" -gt "$before" ]; then
+		pass
+	else
+		fail "no line about $rel was added to .mlfs/errors after $(_t_args "$@")"
+		return
+	fi
+	LINE=$(lines_about "$rel" | tail -n 1)
+	check_match "the line about $rel has a sentence" "^$ISO [^ ].*: .{8,}" "$LINE"
+}
+
+within_a_second() {
+	local desc=$1 i
+	shift
+	for i in $(seq 15); do
+		if "$@" >/dev/null 2>&1; then
+			pass
+			return
+		fi
+		sleep 0.1
+	done
+	fail "$desc (not true after 1.5 s)"
 }
 
 # A process is gone once /proc has no entry or only a zombie's.
@@ -323,6 +367,7 @@ T_WORK=$(mktemp -d "${MLFS_TEST_TMP:-/tmp}/mlfs-${T_NAME%.sh}.XXXXXX") || {
 }
 STORE=$T_WORK/store
 MNT=$T_WORK/mnt
+ERRORS=$MNT/.mlfs/errors
 LOG=$T_WORK/daemon.log
 SCRATCH=$T_WORK/scratch
 mkdir -p "$MNT" "$SCRATCH"

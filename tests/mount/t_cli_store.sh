@@ -5,21 +5,6 @@
 # has flushed and exited.
 . "$(dirname "$0")/lib.sh"
 
-# Poll CMD for up to 1.5 s (the promise is "within a second"; the margin is
-# for a loaded machine); passes as soon as it succeeds.
-within_a_second() {
-	local desc=$1 i
-	shift
-	for i in $(seq 15); do
-		if "$@" >/dev/null 2>&1; then
-			pass
-			return
-		fi
-		sleep 0.1
-	done
-	fail "$desc (not true after 1.5 s)"
-}
-
 section "command -> mount"
 check "mlfs mkrun on the served store" bash -c '"$1" mkrun "$2" exp1/run1 >/dev/null' _ "$MLFS" "$STORE"
 within_a_second "the run made by the CLI shows in the mount" test -d "$MNT/exp1/run1/params"

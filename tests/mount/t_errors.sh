@@ -7,15 +7,7 @@
 R=$MNT/exp1/run42
 t mkdir -p "$R" || fail "mkdir -p exp1/run42"
 t bash -c 'echo 0.01 > "$1/params/lr"; echo 0.5 >> "$1/metrics/acc"' _ "$R"
-ERRORS=$MNT/.mlfs/errors
-ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?'
-
-# The lines of .mlfs/errors about path $1 (exactly "<time> $1: ...").
-lines_about() {
-	t cat "$ERRORS" | awk -v p="$1: " '{ i = index($0, " " p); if (i > 0 && i == index($0, " ")) print }'
-}
-
-# refused ERRNO REL OP ARGS...: the operation fails with ERRNO, and one more
+# refused ERRNO REL OP ARGS... (stricter than lib.sh's): the operation fails with ERRNO, and one more
 # line about REL appears in .mlfs/errors and, with the same sentence, in the log.
 # Sets SENTENCE to what came after "REL: ".
 refused() {

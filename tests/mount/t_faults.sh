@@ -116,11 +116,6 @@ stop_poisoned() {
 	rm -f "$T_WORK/daemon.pid"
 }
 
-ERRORS=$MNT/.mlfs/errors
-# The lines of .mlfs/errors about path $1 (exactly "<time> $1: ...").
-lines_about() {
-	t cat "$ERRORS" | awk -v p="$1: " '{ i = index($0, " " p); if (i > 0 && i == index($0, " ")) print }'
-}
 check_error_line() {
 	local n
 	n=$(lines_about "$1" | wc -l)

@@ -5,48 +5,7 @@
 # and all of it after a remount.
 . "$(dirname "$0")/lib.sh"
 
-ERRORS=$MNT/.mlfs/errors
-ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?'
 TR=$MNT/.trash
-
-# The lines of .mlfs/errors about path $1 (exactly "<time> $1: ...").
-lines_about() {
-	t cat "$ERRORS" | awk -v p="$1: " '{ i = index($0, " " p); if (i > 0 && i == index($0, " ")) print }'
-}
-
-# refused ERRNO REL OP ARGS...: the operation fails with ERRNO and one more
-# line "<time> REL: <sentence>" appears in .mlfs/errors; LINE is that line.
-refused() {
-	local want=$1 rel=$2 before after
-	shift 2
-	LINE=
-	before=$(lines_about "$rel" | wc -l)
-	expect_errno "$want" "$@"
-	after=$(lines_about "$rel" | wc -l)
-	if [ "$after" -gt "$before" ]; then
-		pass
-	else
-		fail "no line about $rel was added to .mlfs/errors after $(_t_args "$@")"
-		return
-	fi
-	LINE=$(lines_about "$rel" | tail -n 1)
-	check_match "the line about $rel has a sentence" "^$ISO [^ ].*: .{8,}" "$LINE"
-}
-
-# Poll CMD for up to 1.5 s (the promise is "within a second"; the margin is
-# for a loaded machine); passes as soon as it succeeds.
-within_a_second() {
-	local desc=$1 i
-	shift
-	for i in $(seq 15); do
-		if "$@" >/dev/null 2>&1; then
-			pass
-			return
-		fi
-		sleep 0.1
-	done
-	fail "$desc (not true after 1.5 s)"
-}
 
 names() { t ls -A "$1" 2>/dev/null | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//'; }
 gone() { ! t stat "$1" >/dev/null 2>&1; }
