@@ -14,6 +14,7 @@
  *         same content again.
  * One chunk store under $TMPDIR serves every input.
  */
+#include "fuzz.h"
 #include "chunk.h"
 #include "err.h"
 
@@ -27,40 +28,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXPECT(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_chunk_file: %s (line %d)\n", #cond, __LINE__);       \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 static char dir[4096];
 static struct mlfs_chunkstore *cs;
 static uint8_t fixed[5000];
 static struct mlfs_hash fixed_hash;
 static uint8_t buf[MLFS_CHUNK_MAX];
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static void cleanup(void)
 {
 	if (cs)
 		mlfs_chunkstore_free(cs);
 	cs = NULL;
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fuzz_rmtree(dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/fuzz-chunk-file.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	EXPECT(mkdtemp(dir) != NULL);
+	fuzz_tmpdir(dir, sizeof(dir), "chunk-file");
 	EXPECT(mlfs_chunkstore_open(dir, &cs) == 0);
 	/* A content zstd shrinks, so that the seed's good file is a zstd one. */
 	for (size_t i = 0; i < sizeof(fixed); i++)

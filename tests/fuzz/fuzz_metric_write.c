@@ -17,6 +17,7 @@
  * once when it is 0); the rest is the text (at most MAX_POINTS bytes).  Each input gets a new metric in
  * one run of a store under $TMPDIR, made afresh every 512 inputs.
  */
+#include "fuzz.h"
 #include "err.h"
 #include "index.h"
 #include "metric.h"
@@ -36,42 +37,25 @@
 #define PENDING_MAX 4096 /* fs/ops.c */
 #define MAX_POINTS 16384
 
-#define EXPECT(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_metric_write: %s (line %d)\n", #cond, __LINE__);     \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 static char dir[4096];
 static struct mlfs_store *store;
 static uint64_t metrics_ino;
 static unsigned inputs;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void store_drop(void)
 {
 	if (store)
 		mlfs_store_free(store);
 	store = NULL;
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	dir[0] = '\0';
+	fuzz_rmtree(dir);
 }
 
 static void store_make(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct mlfs_op op;
 	struct stat st;
 
-	snprintf(dir, sizeof(dir), "%s/fuzz-metric-write.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	EXPECT(mkdtemp(dir) != NULL);
+	fuzz_tmpdir(dir, sizeof(dir), "metric-write");
 	EXPECT(mlfs_store_init(dir) == 0);
 	/* The daemon's way: commits are not flushed one by one. */
 	EXPECT(mlfs_store_open(dir, MLFS_STORE_DAEMON, &store) == 0);

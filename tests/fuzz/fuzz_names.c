@@ -2,6 +2,7 @@
  * fuzz_names.c - the name, key, value and status checks against the
  * header's rules written out plainly here, on any bytes.
  */
+#include "fuzz.h"
 #include "names.h"
 
 #include <errno.h>
@@ -9,14 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EXPECT(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_names: %s\n", #cond);                                \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static int ref_name(const char *s, size_t len)
 {

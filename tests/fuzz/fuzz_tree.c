@@ -21,6 +21,7 @@
  * Each input gets a store of its own (under $TMPDIR), so that a failing
  * input fails again alone; that costs most of the time of a run.
  */
+#include "fuzz.h"
 #include "err.h"
 #include "fsck.h"
 #include "index.h"
@@ -41,39 +42,21 @@
 
 #define STORE_INPUTS 1
 
-#define EXPECT(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_tree: %s (line %d)\n", #cond, __LINE__);             \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
 static char dir[4096];
 static struct mlfs_store *store;
 static unsigned inputs;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void store_drop(void)
 {
 	if (store)
 		mlfs_store_free(store);
 	store = NULL;
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	dir[0] = '\0';
+	fuzz_rmtree(dir);
 }
 
 static void store_make(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/fuzz-tree.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	EXPECT(mkdtemp(dir) != NULL);
+	fuzz_tmpdir(dir, sizeof(dir), "tree");
 	EXPECT(mlfs_store_init(dir) == 0);
 	EXPECT(mlfs_store_open(dir, MLFS_STORE_DAEMON, &store) == 0);
 }

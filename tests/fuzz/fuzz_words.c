@@ -16,6 +16,7 @@
  * The input is split at its first NUL byte (if any) into two names for the
  * alias check; every parser also sees the whole input.
  */
+#include "fuzz.h"
 #include "chunk.h"
 #include "index.h"
 #include "names.h"
@@ -27,14 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EXPECT(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_words: %s (line %d)\n", #cond, __LINE__);            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static const char *const stages[] = { "None", "Staging", "Production", "Archived" };
 static const char *const statuses[] = { "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED" };
