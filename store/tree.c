@@ -579,13 +579,32 @@ static int name_taken(MDB_txn *txn, struct mlfs_store *s, struct mlfs_op *op, ui
 	return -EEXIST;
 }
 
-int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
-	       size_t len, mode_t mode, struct stat *ret)
+/* After a change in folder parent that returned r: touch the folder and commit, or abort. */
+static int finish_entry(struct mlfs_store *s, struct mlfs_op *op, MDB_txn *txn, uint64_t parent,
+			int r)
 {
-	struct mlfs_inode dir, in;
+	if (r == 0)
+		r = touch_dir(txn, s, op, parent);
+	if (r) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	return mlfs_store_commit(s, txn);
+}
+
+/*
+ * Begin making entry name in folder parent: the name is copied to nm (with
+ * its NUL), a write transaction is begun in *ret_txn and the folder read into
+ * *dir.  A taken name is -EEXIST: with ret_taken, quietly and with the inode
+ * holding it in *ret_taken; without, with a sentence when a deleted run or
+ * experiment holds it.  On any error no transaction is left open.
+ */
+static int begin_new_entry(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent,
+			   const char *name, size_t len, char *nm, MDB_txn **ret_txn,
+			   struct mlfs_inode *dir, uint64_t *ret_taken)
+{
 	MDB_txn *txn;
-	char nm[MLFS_NAME_MAX + 1], key[512];
-	uint64_t owner, dummy;
+	uint64_t ino;
 	int r;
 
 	r = copy_name(nm, name, len);
@@ -596,33 +615,59 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 	r = mlfs_txn_begin(s->idx, true, &txn);
 	if (r)
 		return r;
-	r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL);
-	if (r)
-		goto fail;
-	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &dummy) == 0) {
-		r = name_taken(txn, s, op, dummy);
-		goto fail;
+	r = mlfs_ino_get(txn, s->idx, parent, dir, NULL);
+	if (r == 0 && mlfs_dirent_get(txn, s->idx, parent, name, len, &ino) == 0) {
+		if (ret_taken)
+			*ret_taken = ino;
+		r = ret_taken ? -EEXIST : name_taken(txn, s, op, ino);
 	}
+	if (r) {
+		mlfs_txn_abort(txn);
+		return r;
+	}
+	*ret_txn = txn;
+	return 0;
+}
+
+/* After making entry in (r: how that went): its stat into *ret, then finish_entry(). */
+static int finish_new_entry(struct mlfs_store *s, struct mlfs_op *op, MDB_txn *txn,
+			    uint64_t parent, const struct mlfs_inode *in, struct stat *ret, int r)
+{
+	if (r == 0)
+		r = mlfs_stat_txn(s, txn, in, NULL, ret);
+	return finish_entry(s, op, txn, parent, r);
+}
+
+int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
+	       size_t len, mode_t mode, struct stat *ret)
+{
+	struct mlfs_inode dir, in;
+	MDB_txn *txn;
+	char nm[MLFS_NAME_MAX + 1], key[512];
+	uint64_t owner;
+	int r;
+
+	r = begin_new_entry(s, op, parent, name, len, nm, &txn, &dir, NULL);
+	if (r)
+		return r;
 	switch (dir.kind) {
 	case MLFS_K_ROOT:
 		if (mlfs_name_reserved_root(name, len)) {
 			r = mlfs_refuse(op, -EINVAL, "'%s' is a reserved name", nm);
-			goto fail;
+			break;
 		}
 		r = check_name(op, "experiment", name, len);
-		if (r)
-			goto fail;
-		r = make_experiment(txn, s, op, nm, mode, &in);
+		if (r == 0)
+			r = make_experiment(txn, s, op, nm, mode, &in);
 		break;
 	case MLFS_K_EXP:
 		if (mlfs_name_reserved_exp(name, len)) {
 			r = mlfs_refuse(op, -EINVAL, "'%s' is a reserved name in an experiment", nm);
-			goto fail;
+			break;
 		}
 		r = check_name(op, "run", name, len);
-		if (r)
-			goto fail;
-		r = make_run(txn, s, op, parent, nm, mode, &in);
+		if (r == 0)
+			r = make_run(txn, s, op, parent, nm, mode, &in);
 		break;
 	case MLFS_K_PARAMS:
 	case MLFS_K_METRICS:
@@ -630,10 +675,9 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 	case MLFS_K_XTAGS:
 		r = key_of(txn, s, &dir, name, len, key, sizeof(key), &owner);
 		r = r < 0 ? key_error(op, r) : check_key(op, key, (size_t)r);
-		if (r)
-			goto fail;
-		r = mlfs_add_child(txn, s, op, parent, nm, dir.kind, S_IFDIR | (mode & 07777), 0, NULL,
-			      0, &in);
+		if (r == 0)
+			r = mlfs_add_child(txn, s, op, parent, nm, dir.kind,
+					   S_IFDIR | (mode & 07777), 0, NULL, 0, &in);
 		break;
 	case MLFS_K_ADIR:
 		r = mlfs_reg_frozen(txn, s, op, &dir);
@@ -651,18 +695,7 @@ int mlfs_mkdir(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const 
 		r = mlfs_refuse(op, is_dir_kind(dir.kind) ? -EPERM : -ENOTDIR,
 				"cannot make a folder in %s", kind_noun(dir.kind));
 	}
-	if (r)
-		goto fail;
-	r = touch_dir(txn, s, op, parent);
-	if (r)
-		goto fail;
-	r = mlfs_stat_txn(s, txn, &in, NULL, ret);
-	if (r)
-		goto fail;
-	return mlfs_store_commit(s, txn);
-fail:
-	mlfs_txn_abort(txn);
-	return r;
+	return finish_new_entry(s, op, txn, parent, &in, ret, r);
 }
 
 int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
@@ -671,28 +704,17 @@ int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 	struct mlfs_inode dir, in;
 	MDB_txn *txn;
 	char nm[MLFS_NAME_MAX + 1], key[512];
-	uint64_t owner, ino;
+	uint64_t owner, taken = 0;
 	int r, kind, klen;
 
-	r = copy_name(nm, name, len);
-	if (r)
-		return mlfs_refuse(op, r, "name is %zu bytes; the limit is %d", len, MLFS_NAME_MAX);
-	if (is_trash_ino(parent))
-		return trash_refusal(op);
-	r = mlfs_txn_begin(s->idx, true, &txn);
+	r = begin_new_entry(s, op, parent, name, len, nm, &txn, &dir, &taken);
+	if (r == -EEXIST && taken && !excl) {
+		/* Another process made it first: open that one (O_CREAT without O_EXCL). */
+		*ret_created = false;
+		return mlfs_getattr(s, taken, ret);
+	}
 	if (r)
 		return r;
-	r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL);
-	if (r)
-		goto fail;
-	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &ino) == 0) {
-		/* Another process made it first: open that one (O_CREAT without O_EXCL). */
-		mlfs_txn_abort(txn);
-		if (excl)
-			return -EEXIST;
-		*ret_created = false;
-		return mlfs_getattr(s, ino, ret);
-	}
 	if (dir.kind == MLFS_K_ADIR) {
 		r = mlfs_reg_frozen(txn, s, op, &dir);
 		if (r == 0)
@@ -702,10 +724,9 @@ int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 		kind = key_file_kind(dir.kind);
 		klen = key_of(txn, s, &dir, name, len, key, sizeof(key), &owner);
 		r = klen < 0 ? key_error(op, klen) : check_key(op, key, (size_t)klen);
-		if (r)
-			goto fail;
-		r = mlfs_add_child(txn, s, op, parent, nm, kind, S_IFREG | (mode & 0777), 0, NULL, 0,
-			      &in);
+		if (r == 0)
+			r = mlfs_add_child(txn, s, op, parent, nm, kind, S_IFREG | (mode & 0777), 0,
+					   NULL, 0, &in);
 		if (r == 0 && kind != MLFS_K_XTAG)
 			r = mlfs_rkey_put(txn, s->idx, owner, key_section(kind), key, klen, in.ino);
 	} else {
@@ -714,20 +735,9 @@ int mlfs_create(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const
 				"artifacts/",
 				kind_noun(dir.kind));
 	}
-	if (r)
-		goto fail;
-	r = touch_dir(txn, s, op, parent);
-	if (r)
-		goto fail;
-	r = mlfs_stat_txn(s, txn, &in, NULL, ret);
-	if (r)
-		goto fail;
-	r = mlfs_store_commit(s, txn);
+	r = finish_new_entry(s, op, txn, parent, &in, ret, r);
 	if (r == 0)
 		*ret_created = true;
-	return r;
-fail:
-	mlfs_txn_abort(txn);
 	return r;
 }
 
@@ -738,24 +748,13 @@ int mlfs_symlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, cons
 	MDB_txn *txn;
 	char nm[MLFS_NAME_MAX + 1];
 	size_t tlen = strlen(target);
-	uint64_t dummy;
 	int r;
 
-	r = copy_name(nm, name, len);
-	if (r)
-		return r;
 	if (tlen == 0 || tlen >= 4096)
 		return mlfs_refuse(op, tlen ? -ENAMETOOLONG : -ENOENT, "bad symlink target");
-	r = mlfs_txn_begin(s->idx, true, &txn);
+	r = begin_new_entry(s, op, parent, name, len, nm, &txn, &dir, NULL);
 	if (r)
 		return r;
-	r = mlfs_ino_get(txn, s->idx, parent, &dir, NULL);
-	if (r)
-		goto fail;
-	if (mlfs_dirent_get(txn, s->idx, parent, name, len, &dummy) == 0) {
-		r = -EEXIST;
-		goto fail;
-	}
 	if (dir.kind == MLFS_K_ALIASES)
 		r = mlfs_reg_alias(txn, s, op, &dir, nm, target, &in);
 	else if (dir.kind != MLFS_K_ADIR)
@@ -763,18 +762,7 @@ int mlfs_symlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, cons
 	else if ((r = mlfs_reg_frozen(txn, s, op, &dir)) == 0)
 		r = mlfs_add_child(txn, s, op, parent, nm, MLFS_K_ALINK, S_IFLNK | 0777, 0, target,
 				   tlen, &in);
-	if (r)
-		goto fail;
-	r = touch_dir(txn, s, op, parent);
-	if (r)
-		goto fail;
-	r = mlfs_stat_txn(s, txn, &in, NULL, ret);
-	if (r)
-		goto fail;
-	return mlfs_store_commit(s, txn);
-fail:
-	mlfs_txn_abort(txn);
-	return r;
+	return finish_new_entry(s, op, txn, parent, &in, ret, r);
 }
 
 int mlfs_readlink(struct mlfs_store *s, uint64_t ino, char *buf, size_t cap)
@@ -994,19 +982,6 @@ static int begin_entry(struct mlfs_store *s, uint64_t parent, const char *name, 
 	}
 	*ret_txn = txn;
 	return 0;
-}
-
-/* After a change in folder parent that returned r: touch the folder and commit, or abort. */
-static int finish_entry(struct mlfs_store *s, struct mlfs_op *op, MDB_txn *txn, uint64_t parent,
-			int r)
-{
-	if (r == 0)
-		r = touch_dir(txn, s, op, parent);
-	if (r) {
-		mlfs_txn_abort(txn);
-		return r;
-	}
-	return mlfs_store_commit(s, txn);
 }
 
 int mlfs_unlink(struct mlfs_store *s, struct mlfs_op *op, uint64_t parent, const char *name,
