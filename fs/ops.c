@@ -727,8 +727,10 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		 * there before it commits, and a reader that opens meanwhile skips
 		 * the cache too (and the kernel's size, which that writer moves):
 		 * it reads exactly its version, but cannot mmap MAP_SHARED (ENODEV)
-		 * until the writer closes.  A read-write open keeps the cache, for
-		 * shared mmap: readers may see its unclosed writes.
+		 * until the writer closes (nor while a page-cache reader of an
+		 * older version is still open: see reader_may_cache).  A
+		 * read-write open keeps the cache, for shared mmap: readers may
+		 * see its unclosed writes.
 		 */
 		if (!writing && !reader_may_cache(ino, in.gen)) {
 			fi->direct_io = 1;
