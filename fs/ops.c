@@ -285,6 +285,19 @@ static bool reader_may_cache(uint64_t ino, uint64_t gen)
 	return ok && mlfs_inode_of(store, ino, &now) == 0 && now.gen == gen;
 }
 
+/*
+ * For tests: MLFS_TEST_READER_PAUSE_MS=N makes each reader's open of an
+ * artifact wait N ms between loading its version and choosing how it reads,
+ * so that a test can commit another version in between (t_races.sh).
+ */
+static void test_reader_pause(void)
+{
+	const char *ms = getenv("MLFS_TEST_READER_PAUSE_MS");
+
+	if (ms && atoi(ms) > 0)
+		usleep((useconds_t)atoi(ms) * 1000);
+}
+
 /* Is artifact ino open at all?  (The store asks before it deletes one: see orphans in tree.h.) */
 static bool artifact_open(uint64_t ino)
 {
@@ -732,6 +745,8 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		 * read-write open keeps the cache, for shared mmap: readers may
 		 * see its unclosed writes.
 		 */
+		if (!writing)
+			test_reader_pause();
 		if (!writing && !reader_may_cache(ino, in.gen)) {
 			fi->direct_io = 1;
 		} else if (!writing) {
