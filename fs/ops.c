@@ -67,6 +67,8 @@ struct fh {
 	bool created;       /* this open made the file: an empty param, metric or tag goes at close */
 	bool refused;       /* a write through this handle was refused */
 	bool close_failed;  /* FH_AFILE: a close's commit failed; nothing written since */
+	bool cached;        /* FH_AFILE: a reader through the kernel's page cache ... */
+	uint64_t cache_gen; /* ... of the version at this content generation */
 	int write_failed;   /* FH_AFILE: a write failed with this; the content is never committed */
 	/*
 	 * FH_AFILE: the processes that wrote through this handle.  close() in one
@@ -250,25 +252,50 @@ static void writer_view(struct stat *st)
 }
 
 /*
- * Is artifact ino open by a write-only writer?  Such a writer moves the
- * kernel's size of the file (to 0 at O_TRUNC, up as it writes) while the
- * file's content is still the old one.
+ * May a reader of artifact ino, whose handle holds the version at content
+ * generation gen, go through the kernel's page cache?  The kernel keeps one
+ * size and one page cache per inode, and clips page-cache reads at that
+ * size, so they must belong to exactly the reader's version.  Not while a
+ * write-only writer has written (its O_TRUNC set the kernel's size to 0 and
+ * its writes move it up, while the file is still the old version), nor while
+ * a page-cache reader of another version is open (it fills the shared cache
+ * from its own version), nor if a commit came since the caller read gen
+ * (the handle may hold the version before it, and the kernel will fetch the
+ * size after it).  The order matters: a commit makes its writer clean only
+ * after the new gen is in the index, so a writer found clean here has
+ * either committed before the gen read below or not written yet.
  */
-static bool being_written(uint64_t ino)
+static bool reader_may_cache(uint64_t ino, uint64_t gen)
 {
-	bool busy = false;
+	struct mlfs_inode now;
+	bool ok = true;
 
 	pthread_mutex_lock(&afiles_lock);
-	for (struct fh *f = afiles; f && !busy; f = f->next) {
+	for (struct fh *f = afiles; f && ok; f = f->next) {
 		bool dirty = false;
 
+		if (f->ino != ino)
+			continue;
 		/* Once it has committed (its close), its release may come late: it is done. */
-		if (f->ino == ino && (f->flags & O_ACCMODE) == O_WRONLY)
+		if ((f->flags & O_ACCMODE) == O_WRONLY)
 			mlfs_afile_size(f->af, &dirty);
-		busy = dirty;
+		ok = !dirty && !(f->cached && f->cache_gen != gen);
 	}
 	pthread_mutex_unlock(&afiles_lock);
-	return busy;
+	return ok && mlfs_inode_of(store, ino, &now) == 0 && now.gen == gen;
+}
+
+/*
+ * For tests: MLFS_TEST_READER_PAUSE_MS=N makes each reader's open of an
+ * artifact wait N ms between loading its version and choosing how it reads,
+ * so that a test can commit another version in between (t_races.sh).
+ */
+static void test_reader_pause(void)
+{
+	const char *ms = getenv("MLFS_TEST_READER_PAUSE_MS");
+
+	if (ms && atoi(ms) > 0)
+		usleep((useconds_t)atoi(ms) * 1000);
 }
 
 /* Is artifact ino open at all?  (The store asks before it deletes one: see orphans in tree.h.) */
@@ -707,18 +734,26 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		if (r)
 			goto fail;
 		/*
-		 * Each open reads its own version.  A write-only open cannot be
+		 * Each open reads its own version: the one at in.gen, read
+		 * before the handle loaded it.  A write-only open cannot be
 		 * mmapped: its writes skip the page cache, so no reader finds them
 		 * there before it commits, and a reader that opens meanwhile skips
 		 * the cache too (and the kernel's size, which that writer moves):
 		 * it reads exactly its version, but cannot mmap MAP_SHARED (ENODEV)
-		 * until the writer closes.  A read-write open keeps the cache, for
-		 * shared mmap: readers may see its unclosed writes.
+		 * until the writer closes (nor while a page-cache reader of an
+		 * older version is still open: see reader_may_cache).  A
+		 * read-write open keeps the cache, for shared mmap: readers may
+		 * see its unclosed writes.
 		 */
-		if (!writing && being_written(ino))
+		if (!writing)
+			test_reader_pause();
+		if (!writing && !reader_may_cache(ino, in.gen)) {
 			fi->direct_io = 1;
-		else if (!writing)
+		} else if (!writing) {
 			fi->keep_cache = keep_cache(ino, in.gen);
+			f->cached = true;
+			f->cache_gen = in.gen;
+		}
 		if ((fi->flags & O_ACCMODE) == O_WRONLY)
 			fi->direct_io = 1;
 		pthread_mutex_lock(&afiles_lock);

@@ -29,7 +29,12 @@
  *           before the start, half after.  One more process reads the file
  *           whole, again and again, until the writers are done; its line is
  *           "reader: R reads, M not a whole version" and, for the first such
- *           read, what it was (as for which).
+ *           read, what it was (as for which).  A read that is the start of
+ *           one version, cut short, while a writer's open(2) overlapped it
+ *           (began before the read ended and had not returned when the read
+ *           began) is not counted in M but as "; C cut while a writer
+ *           opened": the kernel moves its one size of the file for that
+ *           writer's O_TRUNC and writes (README, "Known gaps").
  *   which   (no race) which version PATH holds: "version I", or "L bytes,
  *           not a whole version: its first P bytes are version J's (S bytes)".
  *   mkver   the version numbers the child made: it lists MODEL, takes the
@@ -99,6 +104,26 @@ static long long now_ms(void)
 
 /* Each child's result goes back to the parent through a shared page. */
 static char (*results)[256];
+
+/* When each writer's open(2) began and returned (CLOCK_MONOTONIC ns; shared; INT64_MAX: not yet). */
+static volatile int64_t *open_began, *open_done;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Did a writer's open(2) overlap [t0, t1]? */
+static int writer_opened_during(int64_t t0, int64_t t1)
+{
+	for (int i = 0; i < n_children; i++)
+		if (open_began[i] <= t1 && open_done[i] >= t0)
+			return 1;
+	return 0;
+}
 
 static int ready_fd[2], go_fd[2];
 
@@ -194,12 +219,20 @@ static int write_version(const char *path, long size, int i, int open_first, int
 	int fd = -1;
 
 	version(buf, len, i);
+	if (race)
+		open_began[i] = mono_ns();
 	if (open_first)
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (race && open_first)
+		open_done[i] = mono_ns();
 	if (race)
 		wait_start();
+	if (race && !open_first)
+		open_began[i] = mono_ns();
 	if (!open_first)
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (race)
+		open_done[i] = mono_ns();
 	if (fd < 0) {
 		snprintf(results[i], 256, "open %s", ename(errno));
 		free(buf);
@@ -236,10 +269,11 @@ static void child_write(int i, char **args)
 
 /*
  * Which version buf holds: its index, or -1 and in ret_why what it is
- * instead: the version whose content it starts with, and for how long.
+ * instead: the version whose content it starts with, and for how long
+ * (*ret_prefix: 1 when all of buf is the start of that version).
  */
 static int which_version(const unsigned char *buf, size_t len, long size, int n, char *ret_why,
-			 size_t cap)
+			 size_t cap, int *ret_prefix)
 {
 	size_t best = 0, maxlen = version_size(size, n) + 8;
 	unsigned char *want = malloc(maxlen);
@@ -263,6 +297,8 @@ static int which_version(const unsigned char *buf, size_t len, long size, int n,
 	free(want);
 	snprintf(ret_why, cap, "%zu bytes, not a whole version: its first %zu bytes are version %d's (%zu bytes)",
 		 len, best, best_i, version_size(size, best_i));
+	if (ret_prefix)
+		*ret_prefix = best == len;
 	return -1;
 }
 
@@ -299,15 +335,17 @@ static ssize_t read_all(const char *path, unsigned char **ret)
 /* The reader of the write race: index n_children in results. */
 static void reader(const char *path, long size, volatile int *done)
 {
-	long reads = 0, bad = 0;
+	long reads = 0, bad = 0, cut = 0;
 	char first[200] = "";
 
 	wait_start();
 	while (!*done) {
 		unsigned char *buf;
+		int64_t t0 = mono_ns();
 		ssize_t len = read_all(path, &buf);
+		int64_t t1 = mono_ns();
 		char why[160];
-		int v;
+		int v, prefix = 0;
 
 		reads++;
 		if (len < 0) {
@@ -316,13 +354,18 @@ static void reader(const char *path, long size, volatile int *done)
 					 ename((int)-len));
 			continue;
 		}
-		v = which_version(buf, (size_t)len, size, n_children, why, sizeof(why));
-		if (v < 0 && !bad++)
+		v = which_version(buf, (size_t)len, size, n_children, why, sizeof(why), &prefix);
+		if (v < 0 && prefix && writer_opened_during(t0, t1))
+			cut++;
+		else if (v < 0 && !bad++)
 			snprintf(first, sizeof(first), "; first: %s", why);
 		free(buf);
 	}
 	snprintf(results[n_children], 256, "%ld reads, %ld not a whole version%s", reads, bad,
 		 first);
+	if (cut)
+		snprintf(results[n_children] + strlen(results[n_children]),
+			 256 - strlen(results[n_children]), "; %ld cut while a writer opened", cut);
 }
 
 static int list_max(const char *dir)
@@ -445,7 +488,7 @@ int main(int argc, char **argv)
 			printf("read failed: %s\n", ename((int)-len));
 			return 0;
 		}
-		v = which_version(buf, (size_t)len, atol(args[1]), n_children, why, sizeof(why));
+		v = which_version(buf, (size_t)len, atol(args[1]), n_children, why, sizeof(why), NULL);
 		free(buf);
 		if (v >= 0)
 			printf("version %d\n", v);
@@ -460,6 +503,13 @@ int main(int argc, char **argv)
 		return 2;
 	done = (volatile int *)results[MAXN + 1];
 	*done = 0;
+	open_began = mmap(NULL, 2 * MAXN * sizeof(int64_t), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (open_began == MAP_FAILED)
+		return 2;
+	open_done = open_began + MAXN;
+	for (i = 0; i < 2 * MAXN; i++)
+		open_began[i] = INT64_MAX;
 	if (!strcmp(mode, "write") && write_version(args[0], atol(args[1]), n_children, 1, 0)) {
 		fprintf(stderr, "race: cannot write the first version: %s\n", results[n_children]);
 		return 2;

@@ -3,10 +3,14 @@
 # start together) on one name: mkdir of the same run, experiment and model
 # (one wins, 15 get EEXIST); appends to one metric (every line stored once,
 # whole, each writer's lines in its order); writes of one artifact with 16
-# different contents (the file ends as one whole version, and a reader going
-# on meanwhile only ever sees whole versions); new versions of one model by
+# different contents (the file ends as one whole version, a new reader after
+# the last close gets it whole, and a reader going on meanwhile only ever sees
+# whole versions); new versions of one model by
 # mkdir of the next number, by `mlfs register`, and by both at once (numbers
 # never collide, every success has its own number, the versions are 1..K).
+# Last, a reader's open that a commit races, every time: the daemon holds it
+# between loading its version and choosing how it reads
+# (MLFS_TEST_READER_PAUSE_MS); the reader gets one whole version.
 #
 #   MLFS_RACE_ROUNDS=N   rounds of each race (default 3; make soak runs more)
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +28,7 @@ A=$E/writers/artifacts
 t mkdir -p "$A" "$E/reg/artifacts" || fail "mkdir -p exp1/writers/artifacts exp1/reg/artifacts"
 head -c 700000 /dev/urandom >"$SCRATCH/model.bin"
 t cp "$SCRATCH/model.bin" "$E/reg/artifacts/model.bin" || fail "cp model.bin"
-FIGURES_MKDIR=0 FIGURES_LINES=0 FIGURES_WRITES=0 FIGURES_READS=0 FIGURES_VERSIONS=0
+FIGURES_MKDIR=0 FIGURES_LINES=0 FIGURES_WRITES=0 FIGURES_READS=0 FIGURES_CUT=0 FIGURES_VERSIONS=0
 
 # One winner and N-1 EEXIST among "child I: RESULT" lines.
 one_winner() {
@@ -70,21 +74,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	check_eq "every writer's close succeeded" "$N OK" "$(grep '^child' <<<"$out" | awk '{ print $3 }' | sort | uniq -c | awk '{ print $1, $2 }')"
 	after=$(race $N which "$A/f$r" $size)
 	reader=$(grep '^reader:' <<<"$out")
-	if [ "${MLFS_RACE_STRICT:-0}" = 1 ]; then
-		check_match "right after the last close, a new reader gets one writer's whole version" \
-			'^version ([0-9]|1[0-5])$' "$after"
-		check_match "a reader meanwhile saw only whole versions (old or one writer's)" \
-			'^reader: [0-9]+ reads, 0 not a whole version$' "$reader"
-	else
-		# Known gap (README, "Reliability"): a reader may get a whole version
-		# cut at another writer's size (the kernel's cached size).  The test
-		# command holds the line that matters for the data: never a mix of
-		# two versions.  make soak (MLFS_RACE_STRICT=1) checks the whole rule.
-		check_match "right after the last close, a new reader gets one writer's version (whole, or cut, never mixed)" \
-			'^version ([0-9]|1[0-5])$|^([0-9]+) bytes, not a whole version: its first \2 bytes are' "$after"
-		check_match "a reader meanwhile never saw a mix of versions" \
-			'^reader: [0-9]+ reads, (0 not a whole version|[0-9]+ not a whole version; first: ([0-9]+) bytes, not a whole version: its first \2 bytes are .*)$' "$reader"
-	fi
+	check_match "right after the last close, a new reader gets one writer's whole version" \
+		'^version ([0-9]|1[0-5])$' "$after"
+	# A read that a writer's open overlapped may be cut short at the size the
+	# kernel keeps for that writer (README, "Known gaps"); race.c counts it
+	# apart only when it is the start of one version, never a mix.
+	check_match "a reader meanwhile saw only whole versions (old or one writer's)" \
+		'^reader: [0-9]+ reads, 0 not a whole version(; [0-9]+ cut while a writer opened)?$' "$reader"
+	[[ $reader =~ ([0-9]+)\ cut ]] && FIGURES_CUT=$((FIGURES_CUT + BASH_REMATCH[1]))
 	[[ $reader =~ ([0-9]+)\ reads ]] && FIGURES_READS=$((FIGURES_READS + BASH_REMATCH[1]))
 	FIGURES_WRITES=$((FIGURES_WRITES + N))
 
@@ -151,4 +148,33 @@ after=$(for ((r = 1; r <= ROUNDS; r++)); do
 done)
 check_eq "metrics, artifacts and versions are the same after a remount" "$before" "$after"
 
-echo "t_races.sh: figures: rounds $ROUNDS, mkdir $FIGURES_MKDIR, metric lines $FIGURES_LINES, whole writes $FIGURES_WRITES, reads during writes $FIGURES_READS, versions $FIGURES_VERSIONS"
+section "a reader's open racing a commit"
+# A reader's open loads the version it will read, then chooses whether it may
+# read through the kernel's page cache.  A commit in between once left it
+# with the old version in the page cache while the kernel fetched the new,
+# smaller size: the old version cut short.  Here the daemon holds each
+# reader's open 2 s between the two steps while a writer commits a smaller
+# version, so the window that 16 writers hit now and then is hit every time.
+stop_daemon
+export MLFS_TEST_READER_PAUSE_MS=2000
+start_daemon
+head -c 2000000 /dev/urandom >"$SCRATCH/old.bin"
+head -c 1000000 /dev/urandom >"$SCRATCH/new.bin"
+# Which of the two $1 holds, whole.
+old_or_new() {
+	if cmp -s "$1" "$SCRATCH/old.bin"; then echo old
+	elif cmp -s "$1" "$SCRATCH/new.bin"; then echo new
+	else echo "neither: $(stat -c %s "$1") bytes"; fi
+}
+t cp "$SCRATCH/old.bin" "$A/opening" || fail "cp old.bin"
+timeout -k 5 60 cat "$A/opening" >"$T_WORK/during.bin" &
+rd=$!
+sleep 0.5 # the reader's open is held in the daemon now
+t cp "$SCRATCH/new.bin" "$A/opening" || fail "cp new.bin over it"
+wait $rd || fail "cat of the file whose open raced the commit failed"
+check_match "a reader whose open raced a commit gets one whole version" '^(old|new)$' \
+	"$(old_or_new "$T_WORK/during.bin")"
+t cat "$A/opening" >"$T_WORK/after.bin"
+check_eq "a reader after the commit gets the new version whole" new "$(old_or_new "$T_WORK/after.bin")"
+
+echo "t_races.sh: figures: rounds $ROUNDS, mkdir $FIGURES_MKDIR, metric lines $FIGURES_LINES, whole writes $FIGURES_WRITES, reads during writes $FIGURES_READS ($FIGURES_CUT cut while a writer opened), versions $FIGURES_VERSIONS"
