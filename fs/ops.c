@@ -889,9 +889,9 @@ static void mlfs_read_cb(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/*
-	 * Copied out under the lock and replied after it: once the kernel has
-	 * the reply, the reader can close and another thread can free f at its
-	 * release, so neither the reply nor the unlock may come after it.
+	 * Copied out under the lock, replied after the unlock: once the kernel
+	 * has the reply, the reader can close and another thread free f at its
+	 * release, so nothing of f may be touched after the reply.
 	 */
 	pthread_mutex_lock(&f->lock);
 	r = (size_t)off >= f->len ? 0 : (int)(f->len - off < size ? f->len - off : size);
