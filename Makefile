@@ -90,7 +90,7 @@ soak: all
 	scripts/soak.sh
 
 format:
-	clang-format -i store/*.[ch] fs/*.[ch] tools/*.[ch] tests/unit/*.[ch] tests/mount/*.c
+	clang-format -i store/*.[ch] fs/*.[ch] tools/*.[ch] tests/unit/*.[ch] tests/mount/*.c tests/mount/preload/*.c
 
 clean:
 	rm -rf build build-asan

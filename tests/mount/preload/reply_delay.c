@@ -141,7 +141,7 @@ static void delay(void)
 	static atomic_int said;
 	const char *e = getenv("MLFS_REPLY_DELAY_MS");
 	long ms = e ? atol(e) : 50;
-	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+	struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
 
 	if (!atomic_exchange(&said, 1)) {
 		fprintf(stderr, "reply_delay: active, %ld ms after each reply\n", ms);
@@ -152,25 +152,25 @@ static void delay(void)
 }
 
 /* Each wrapper: the real reply, then the pause. */
-#define WRAP(name, params, args)                                  \
-	int name params                                           \
-	{                                                         \
-		static int(*real) params;                         \
-		int r;                                            \
-                                                                  \
-		if (!real)                                        \
-			real = next_sym(#name);                   \
-		r = real args;                                    \
-		delay();                                          \
-		return r;                                         \
+#define WRAP(name, params, args)                                                                   \
+	int name params                                                                            \
+	{                                                                                          \
+		static int(*real) params;                                                          \
+		int r;                                                                             \
+                                                                                                   \
+		if (!real)                                                                         \
+			real = next_sym(#name);                                                    \
+		r = real args;                                                                     \
+		delay();                                                                           \
+		return r;                                                                          \
 	}
 
 WRAP(fuse_reply_err, (fuse_req_t req, int err), (req, err))
 WRAP(fuse_reply_buf, (fuse_req_t req, const char *buf, size_t size), (req, buf, size))
 WRAP(fuse_reply_write, (fuse_req_t req, size_t count), (req, count))
 WRAP(fuse_reply_open, (fuse_req_t req, const struct fuse_file_info *fi), (req, fi))
-WRAP(fuse_reply_create, (fuse_req_t req, const struct fuse_entry_param *e,
-			 const struct fuse_file_info *fi),
+WRAP(fuse_reply_create,
+     (fuse_req_t req, const struct fuse_entry_param *e, const struct fuse_file_info *fi),
      (req, e, fi))
 WRAP(fuse_reply_attr, (fuse_req_t req, const struct stat *attr, double timeout),
      (req, attr, timeout))
