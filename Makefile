@@ -42,6 +42,8 @@ FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_BIN := $(HELPER_SRC:tests/mount/%.c=$(BUILD)/tests/%)
+PRELOAD_SRC := $(wildcard tests/mount/preload/*.c)
+PRELOAD_LIB := $(PRELOAD_SRC:tests/mount/preload/%.c=$(BUILD)/tests/%.so)
 
 .PHONY: all unit helpers test bench soak clean format
 all: $(BUILD)/mlfs
@@ -67,11 +69,18 @@ $(BUILD)/tests/%: tests/mount/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+# Libraries a mount test preloads into the daemon: never with the sanitizers,
+# so that the same library goes into either build's daemon.
+$(BUILD)/tests/%.so: tests/mount/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -DFUSE_USE_VERSION=314 \
+		$(PKG_CFLAGS) -fPIC -shared -o $@ $< -ldl
+
 unit: $(UNIT_BIN)
 
-helpers: $(HELPER_BIN)
+helpers: $(HELPER_BIN) $(PRELOAD_LIB)
 
-test: all unit $(HELPER_BIN)
+test: all unit $(HELPER_BIN) $(PRELOAD_LIB)
 	scripts/run-tests.sh
 
 bench: all
@@ -81,7 +90,7 @@ soak: all
 	scripts/soak.sh
 
 format:
-	clang-format -i store/*.[ch] fs/*.[ch] tools/*.[ch] tests/unit/*.[ch] tests/mount/*.c
+	clang-format -i store/*.[ch] fs/*.[ch] tools/*.[ch] tests/unit/*.[ch] tests/mount/*.c tests/mount/preload/*.c
 
 clean:
 	rm -rf build build-asan

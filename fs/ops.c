@@ -17,6 +17,10 @@
  *   FH_TEXT    a snapshot of a read-only rendering (meta, /.mlfs/errors)
  * Metric, value and text files are opened with direct_io: their size and
  * content change under the page cache.
+ *
+ * A callback touches its fh (its lock included) only before it replies:
+ * the reply can let the process close the file, and the release that
+ * frees the fh then runs on another thread while this one is still here.
  */
 #include <fuse_lowlevel.h>
 
@@ -919,13 +923,21 @@ static void mlfs_read_cb(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(buf);
 		return;
 	}
+	/*
+	 * Copied out under the lock, replied after the unlock: once the kernel
+	 * has the reply, the reader can close and another thread free f at its
+	 * release, so nothing of f may be touched after the reply.
+	 */
 	pthread_mutex_lock(&f->lock);
-	if ((size_t)off >= f->len)
-		r = 0;
-	else
-		r = (int)(f->len - off < size ? f->len - off : size);
-	fuse_reply_buf(req, r ? f->buf + off : NULL, r);
+	r = (size_t)off >= f->len ? 0 : (int)(f->len - off < size ? f->len - off : size);
+	buf = r ? malloc(r) : NULL;
+	if (buf)
+		memcpy(buf, f->buf + off, r);
 	pthread_mutex_unlock(&f->lock);
+	if (r && !buf)
+		return reply_err(req, -ENOMEM);
+	fuse_reply_buf(req, buf, r);
+	free(buf);
 }
 
 /* Store the complete lines of pending + buf; keep a partial last line pending. */

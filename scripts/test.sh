@@ -42,6 +42,9 @@ build() {
 	for src in tests/mount/*.c; do
 		helpers+=("$dir/tests/$(basename "$src" .c)")
 	done
+	for src in tests/mount/preload/*.c; do
+		helpers+=("$dir/tests/$(basename "$src" .c).so")
+	done
 	echo "== make $* all unit helpers ($dir)"
 	make -s -j"$JOBS" BUILD="$dir" "$@" all unit "${helpers[@]}"
 }
