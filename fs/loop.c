@@ -22,16 +22,21 @@
  *  3. The receive buffer belongs to the loop until a callback keeps it
  *     (mlfs_loop_keep); from then on it is the job's, and the loop reads the
  *     next request into a new one.  Nothing else points into it.
- *  4. The queue is unbounded: the kernel bounds it (one request in flight
- *     per calling thread, max_background for readahead).  The loop never
- *     waits for a worker, so a worker may wait on the kernel for something
- *     that needs the loop (notify_inval_entry waits on a directory lock that
- *     a lookup holds while it waits for its reply).
+ *  4. The loop thread never waits for a worker (the queue is unbounded:
+ *     the kernel bounds it, one request in flight per calling thread and
+ *     max_background for readahead), and never calls
+ *     fuse_lowlevel_notify_inval_entry(): that waits on a directory lock
+ *     that a lookup may hold while it waits for the loop.  Workers may (the
+ *     loop stays free to answer that lookup).  Invalidating an inode's
+ *     attributes only (offset -1) takes no such lock and is fine anywhere.
+ *     (If no worker could be started, or a job cannot be queued for want of
+ *     memory, the callback runs on the loop: the daemon then serves as a
+ *     single-threaded one would.)
  *  5. When the session ends, the workers finish every queued job (releases
  *     commit artifacts) before mlfs_loop_run() returns; the store outlives
  *     them.
- *  6. Workers and the loop block the signals libfuse's handlers catch, apart
- *     from the loop thread: a SIGTERM interrupts the loop's read.
+ *  6. Workers (and the syncer, daemon.c) block SIGHUP, SIGINT and SIGTERM,
+ *     so that the signal lands on the loop thread and interrupts its read.
  */
 #include "loop.h"
 

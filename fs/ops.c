@@ -1464,19 +1464,24 @@ static void mlfs_read_q(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void mlfs_write_q(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 			 off_t off, struct fuse_file_info *fi)
 {
+	bool stage = fh_of(fi)->kind == MLFS_K_STAGE;
 	struct job *j;
 
-	if (!(slow_handle(fi) || fh_of(fi)->kind == MLFS_K_STAGE) ||
-	    !(j = job_new(J_WRITE, req, ino, fi)))
+	if (!(stage || slow_handle(fi)))
 		return mlfs_write_cb(req, ino, buf, size, off, fi);
-	j->size = size;
-	j->off = off;
-	j->data = mlfs_loop_keep(buf, size, &j->mem);
-	if (!j->data) {
+	j = job_new(J_WRITE, req, ino, fi);
+	if (j) {
+		j->size = size;
+		j->off = off;
+		j->data = mlfs_loop_keep(buf, size, &j->mem);
+		if (j->data)
+			return dispatch(j, fi->fh);
 		free(j);
-		return mlfs_write_cb(req, ino, buf, size, off, fi);
 	}
-	dispatch(j, fi->fh);
+	/* A stage write's notification must not run on the loop (loop.c, invariant 4). */
+	if (stage)
+		return reply_err(req, -ENOMEM);
+	mlfs_write_cb(req, ino, buf, size, off, fi);
 }
 
 static void mlfs_flush_q(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
