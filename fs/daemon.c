@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "err.h"
 #include "gc.h"
+#include "loop.h"
 #include "store.h"
 #include "tree.h"
 
@@ -29,6 +30,12 @@ static bool sync_stop; /* protected by sync_lock */
  * pages into the daemon; above this, the syncer drops the mapping again.
  */
 #define TRIM_ABOVE (40ul << 20)
+
+/*
+ * Workers for the requests that may block (loop.h): artifact I/O and
+ * commits, fsync.  A few, so that copies into different files overlap.
+ */
+#define WORKERS 4
 
 static unsigned long resident_bytes(void)
 {
@@ -124,7 +131,6 @@ static bool inside(const char *dir, const char *path)
 int mlfs_daemon_run(const struct mlfs_daemon_opts *o)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se = NULL;
 	struct mlfs_store *s = NULL;
 	char mnt[PATH_MAX], opts[PATH_MAX + 64], logpath[PATH_MAX + 8];
@@ -200,8 +206,19 @@ int mlfs_daemon_run(const struct mlfs_daemon_opts *o)
 		goto out;
 	}
 	mounted = true;
-	if (pthread_create(&sync_thread, NULL, syncer, s) == 0)
-		syncing = true;
+	{
+		sigset_t set, old;
+
+		/* SIGTERM and the like are for the loop thread: they end its read (loop.c). */
+		sigemptyset(&set);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &set, &old);
+		if (pthread_create(&sync_thread, NULL, syncer, s) == 0)
+			syncing = true;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	log_info("serving '%s' at '%s' (pid %d)", s->dir, mnt, (int)getpid());
 	if (!o->foreground) {
 		int null = open("/dev/null", O_RDWR);
@@ -218,12 +235,7 @@ int mlfs_daemon_run(const struct mlfs_daemon_opts *o)
 	}
 	report(pipefd[1], 0, "");
 	pipefd[1] = -1;
-	cfg = fuse_loop_cfg_create();
-	if (cfg) {
-		fuse_loop_cfg_set_max_threads(cfg, 16);
-		fuse_loop_cfg_set_clone_fd(cfg, 0);
-	}
-	r = fuse_session_loop_mt(se, cfg);
+	r = mlfs_loop_run(se, WORKERS);
 	status = r < 0 ? 1 : 0;
 out:
 	if (syncing) {
@@ -242,8 +254,6 @@ out:
 		}
 		fuse_session_destroy(se);
 	}
-	if (cfg)
-		fuse_loop_cfg_destroy(cfg);
 	fuse_opt_free_args(&args);
 	if (s)
 		log_info("stopped serving '%s'", s->dir);

@@ -3,7 +3,8 @@
  *
  * mlfs_daemon_run() opens the store (taking its lock, so that a second
  * daemon on the same store is refused with a sentence), mounts it, serves
- * requests on a pool of threads, flushes the store about once a second, and
+ * requests (one receiving thread and a few workers: loop.h), flushes the
+ * store about once a second, and
  * on unmount or SIGTERM/SIGINT flushes everything and returns.
  *
  * In the background (the default), the calling process forks; the parent

@@ -37,6 +37,7 @@
 #include "daemon.h"
 #include "err.h"
 #include "errlog.h"
+#include "loop.h"
 #include "registry.h"
 #include "series.h"
 #include "stats.h"
@@ -1394,11 +1395,197 @@ static void mlfs_statfs_cb(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/*
+ * Which requests leave the loop thread (loop.h).  A worker takes what may
+ * block for long: a read, write, flush or release of an artifact's handle
+ * (chunk I/O, compression, a commit, the gc lock), a truncate (it may
+ * rechunk), an fsync (it syncs the store), a write to a model's stage (its
+ * notification waits on a directory lock that a lookup in that directory
+ * may hold while it waits for the loop), and a getattr of an artifact whose
+ * handle a worker holds (its size is under that handle's lock).  A request
+ * on a handle with a job queued or running follows it to the workers, keyed
+ * by the handle, so one handle's requests run in arrival order.  Everything
+ * else is answered on the loop thread.
+ */
+enum job_op { J_READ, J_WRITE, J_FLUSH, J_RELEASE, J_FSYNC, J_SETATTR, J_GETATTR };
+
+struct job {
+	enum job_op op;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct fuse_file_info fi;
+	bool has_fi;
+	size_t size;
+	off_t off;
+	const char *data; /* J_WRITE: the bytes, kept in mem */
+	void *mem;
+	int flags; /* J_FSYNC: datasync; J_SETATTR: to_set */
+	struct stat attr;
+};
+
+static void run_job(void *arg)
+{
+	struct job *j = arg;
+	struct fuse_file_info *fi = j->has_fi ? &j->fi : NULL;
+
+	switch (j->op) {
+	case J_READ:
+		mlfs_read_cb(j->req, j->ino, j->size, j->off, fi);
+		break;
+	case J_WRITE:
+		mlfs_write_cb(j->req, j->ino, j->data, j->size, j->off, fi);
+		break;
+	case J_FLUSH:
+		mlfs_flush_cb(j->req, j->ino, fi);
+		break;
+	case J_RELEASE:
+		mlfs_release_cb(j->req, j->ino, fi);
+		break;
+	case J_FSYNC:
+		mlfs_fsync_cb(j->req, j->ino, j->flags, fi);
+		break;
+	case J_SETATTR:
+		mlfs_setattr_cb(j->req, j->ino, &j->attr, j->flags, fi);
+		break;
+	case J_GETATTR:
+		mlfs_getattr_cb(j->req, j->ino, fi);
+		break;
+	}
+	free(j->mem);
+	free(j);
+}
+
+static struct job *job_new(enum job_op op, fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->op = op;
+	j->req = req;
+	j->ino = ino;
+	if (fi) {
+		j->fi = *fi;
+		j->has_fi = true;
+	}
+	return j;
+}
+
+/* Run j on a worker after the earlier jobs of key, or here if there is none to take it. */
+static void dispatch(struct job *j, uintptr_t key)
+{
+	if (mlfs_loop_defer(key, run_job, j))
+		run_job(j);
+}
+
+static bool slow_handle(struct fuse_file_info *fi)
+{
+	return fh_of(fi)->type == FH_AFILE || mlfs_loop_busy(fi->fh);
+}
+
+/* Has a worker (or its queue) an open handle of artifact ino? */
+static bool handle_busy(uint64_t ino)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&afiles_lock);
+	for (struct fh *f = afiles; f && !busy; f = f->next)
+		busy = f->ino == ino && mlfs_loop_busy((uintptr_t)f);
+	pthread_mutex_unlock(&afiles_lock);
+	return busy;
+}
+
+static void mlfs_read_q(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct job *j;
+
+	if (!slow_handle(fi) || !(j = job_new(J_READ, req, ino, fi)))
+		return mlfs_read_cb(req, ino, size, off, fi);
+	j->size = size;
+	j->off = off;
+	dispatch(j, fi->fh);
+}
+
+static void mlfs_write_q(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+			 off_t off, struct fuse_file_info *fi)
+{
+	bool stage = fh_of(fi)->kind == MLFS_K_STAGE;
+	struct job *j;
+
+	if (!(stage || slow_handle(fi)))
+		return mlfs_write_cb(req, ino, buf, size, off, fi);
+	j = job_new(J_WRITE, req, ino, fi);
+	if (j) {
+		j->size = size;
+		j->off = off;
+		j->data = mlfs_loop_keep(buf, size, &j->mem);
+		if (j->data)
+			return dispatch(j, fi->fh);
+		free(j);
+	}
+	/* A stage write's notification must not run on the loop (loop.c, invariant 4). */
+	if (stage)
+		return reply_err(req, -ENOMEM);
+	mlfs_write_cb(req, ino, buf, size, off, fi);
+}
+
+static void mlfs_flush_q(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct job *j;
+
+	if (!slow_handle(fi) || !(j = job_new(J_FLUSH, req, ino, fi)))
+		return mlfs_flush_cb(req, ino, fi);
+	dispatch(j, fi->fh);
+}
+
+static void mlfs_release_q(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct job *j;
+
+	if (!slow_handle(fi) || !(j = job_new(J_RELEASE, req, ino, fi)))
+		return mlfs_release_cb(req, ino, fi);
+	dispatch(j, fi->fh);
+}
+
+static void mlfs_fsync_q(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct job *j = job_new(J_FSYNC, req, ino, fi);
+
+	if (!j)
+		return mlfs_fsync_cb(req, ino, datasync, fi);
+	j->flags = datasync;
+	dispatch(j, fi->fh);
+}
+
+static void mlfs_setattr_q(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			   struct fuse_file_info *fi)
+{
+	struct job *j;
+
+	if (!((to_set & FUSE_SET_ATTR_SIZE) || (fi && mlfs_loop_busy(fi->fh))) ||
+	    !(j = job_new(J_SETATTR, req, ino, fi)))
+		return mlfs_setattr_cb(req, ino, attr, to_set, fi);
+	j->attr = *attr;
+	j->flags = to_set;
+	dispatch(j, fi ? fi->fh : ino);
+}
+
+static void mlfs_getattr_q(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct job *j;
+
+	if (!handle_busy(ino) || !(j = job_new(J_GETATTR, req, ino, fi)))
+		return mlfs_getattr_cb(req, ino, fi);
+	dispatch(j, ino);
+}
+
 const struct fuse_lowlevel_ops mlfs_ops = {
 	.init = mlfs_init,
 	.lookup = mlfs_lookup_cb,
-	.getattr = mlfs_getattr_cb,
-	.setattr = mlfs_setattr_cb,
+	.getattr = mlfs_getattr_q,
+	.setattr = mlfs_setattr_q,
 	.readlink = mlfs_readlink_cb,
 	.mknod = mlfs_mknod_cb,
 	.mkdir = mlfs_mkdir_cb,
@@ -1409,11 +1596,11 @@ const struct fuse_lowlevel_ops mlfs_ops = {
 	.link = mlfs_link_cb,
 	.open = mlfs_open_cb,
 	.create = mlfs_create_cb,
-	.read = mlfs_read_cb,
-	.write = mlfs_write_cb,
-	.flush = mlfs_flush_cb,
-	.release = mlfs_release_cb,
-	.fsync = mlfs_fsync_cb,
+	.read = mlfs_read_q,
+	.write = mlfs_write_q,
+	.flush = mlfs_flush_q,
+	.release = mlfs_release_q,
+	.fsync = mlfs_fsync_q,
 	.readdir = mlfs_readdir_cb,
 	.readdirplus = mlfs_readdirplus_cb,
 	.statfs = mlfs_statfs_cb,
