@@ -49,6 +49,9 @@
 #   refused ERRNO REL OP ARGS...   OP fails with ERRNO and one more line about
 #                                  REL with a sentence appears in .mlfs/errors;
 #                                  sets LINE to that line
+#   hold_gc_lock / let_go          take STORE/gc.lock exclusively in the
+#                                  background, as `mlfs gc` does (every chunk
+#                                  put of the daemon then waits), and give it back
 #   within_a_second DESC CMD...    passes as soon as CMD succeeds, polling for
 #                                  1.5 s (the promise is "within a second"; the
 #                                  margin is for a loaded machine)
@@ -196,6 +199,25 @@ refused() {
 	fi
 	LINE=$(lines_about "$rel" | tail -n 1)
 	check_match "the line about $rel has a sentence" "^$ISO [^ ].*: .{8,}" "$LINE"
+}
+
+hold_gc_lock() {
+	local i
+	rm -f "$SCRATCH/locked" "$SCRATCH/let-go"
+	flock -x "$STORE/gc.lock" -c "touch '$SCRATCH/locked'; \
+		while [ ! -e '$SCRATCH/let-go' ]; do sleep 0.05; done" &
+	HOLDER=$!
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$SCRATCH/locked" ] && return 0
+		sleep 0.05
+	done
+	fail "could not take $STORE/gc.lock"
+	return 1
+}
+
+let_go() {
+	touch "$SCRATCH/let-go"
+	wait "$HOLDER"
 }
 
 within_a_second() {

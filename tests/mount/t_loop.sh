@@ -18,25 +18,6 @@ head -c 100000 /dev/urandom >"$SCRATCH/small"
 t cp "$SCRATCH/small" "$R/artifacts/small" || fail "cp small"
 echo 0.5 >>"$R/metrics/m" || fail "first append"
 
-# Hold STORE/gc.lock exclusively until $SCRATCH/let-go exists.
-hold_gc_lock() {
-	rm -f "$SCRATCH/locked" "$SCRATCH/let-go"
-	flock -x "$STORE/gc.lock" -c "touch '$SCRATCH/locked'; \
-		while [ ! -e '$SCRATCH/let-go' ]; do sleep 0.05; done" &
-	HOLDER=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -e "$SCRATCH/locked" ] && return 0
-		sleep 0.05
-	done
-	fail "could not take $STORE/gc.lock"
-	return 1
-}
-
-let_go() {
-	touch "$SCRATCH/let-go"
-	wait "$HOLDER"
-}
-
 # Wait (at most 20 s) for a background job, counting a failure if it is still running.
 finished() {
 	local pid=$1 i

@@ -152,9 +152,11 @@ section "a reader's open racing a commit"
 # A reader's open loads the version it will read, then chooses whether it may
 # read through the kernel's page cache.  A commit in between once left it
 # with the old version in the page cache while the kernel fetched the new,
-# smaller size: the old version cut short.  Here the daemon holds each
-# reader's open 2 s between the two steps while a writer commits a smaller
-# version, so the window that 16 writers hit now and then is hit every time.
+# smaller size: the old version cut short.  Here the window that 16 writers
+# hit now and then is hit every time: the writer's commit waits for the gc
+# lock (held by the test) on a worker, the daemon holds the reader's open 2 s
+# between its two steps (MLFS_TEST_READER_PAUSE_MS), and the test lets the
+# commit finish inside those 2 s.
 stop_daemon
 export MLFS_TEST_READER_PAUSE_MS=2000
 start_daemon
@@ -167,10 +169,17 @@ old_or_new() {
 	else echo "neither: $(stat -c %s "$1") bytes"; fi
 }
 t cp "$SCRATCH/old.bin" "$A/opening" || fail "cp old.bin"
+t cat "$A/opening" >/dev/null # the old version in the page cache
+hold_gc_lock
+timeout -k 5 60 cp "$SCRATCH/new.bin" "$A/opening" &
+wr=$!
+sleep 0.5 # the writer's commit waits for the gc lock
+check "the writer waits for the gc lock" _t_alive "$wr"
 timeout -k 5 60 cat "$A/opening" >"$T_WORK/during.bin" &
 rd=$!
-sleep 0.5 # the reader's open is held in the daemon now
-t cp "$SCRATCH/new.bin" "$A/opening" || fail "cp new.bin over it"
+sleep 0.5 # the reader's open has loaded the old version and is held
+let_go    # the commit goes in while the reader's open is held
+wait $wr || fail "cp new.bin over it failed"
 wait $rd || fail "cat of the file whose open raced the commit failed"
 check_match "a reader whose open raced a commit gets one whole version" '^(old|new)$' \
 	"$(old_or_new "$T_WORK/during.bin")"
