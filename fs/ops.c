@@ -697,6 +697,16 @@ static int snapshot(struct fh *f, uint64_t ino)
 	return 0;
 }
 
+/* Open f as a read-only text (.mlfs files, meta): a writer is refused with sentence ro. */
+static int open_text(struct fh *f, struct fuse_file_info *fi, struct mlfs_op *op, const char *ro)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return mlfs_refuse(op, -EACCES, "%s", ro);
+	f->type = FH_TEXT;
+	fi->direct_io = 1;
+	return snapshot(f, f->ino);
+}
+
 static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct mlfs_op *op)
 {
 	struct mlfs_inode in;
@@ -715,15 +725,9 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 			r = -EISDIR;
 			goto fail;
 		}
-		if (writing) {
-			r = mlfs_refuse(op, -EACCES, ".mlfs is read-only");
-			goto fail;
-		}
-		f->type = FH_TEXT;
-		r = snapshot(f, ino);
+		r = open_text(f, fi, op, ".mlfs is read-only");
 		if (r)
 			goto fail;
-		fi->direct_io = 1;
 		goto done;
 	}
 	r = mlfs_inode_of(store, ino, &in);
@@ -800,15 +804,9 @@ static int do_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, st
 		break;
 	case MLFS_K_RUN_META:
 	case MLFS_K_EXP_META:
-		if (writing) {
-			r = mlfs_refuse(op, -EACCES, "meta is read-only");
-			goto fail;
-		}
-		f->type = FH_TEXT;
-		r = snapshot(f, ino);
+		r = open_text(f, fi, op, "meta is read-only");
 		if (r)
 			goto fail;
-		fi->direct_io = 1;
 		break;
 	default:
 		r = -EISDIR;
@@ -851,7 +849,9 @@ static void mlfs_open_cb(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	if (fh_of(fi)->type == FH_AFILE && (fi->flags & O_ACCMODE) == O_RDONLY)
 		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 	trunc = truncates(fi); /* the handle may be gone once we have replied */
-	if (fuse_reply_open(req, fi) == 0 && trunc)
+	if (fuse_reply_open(req, fi))
+		fh_free(fh_of(fi)); /* the open was interrupted: no release will come */
+	else if (trunc)
 		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
