@@ -1,11 +1,53 @@
-/* series.c - see series.h. */
+/*
+ * series.c - see series.h.
+ *
+ * Layout of a metric in the index, and what every change keeps true:
+ *
+ * 1. Its points are, in order, those of its blocks in the mblock database
+ *    (keys ino . byte offset, in key order) and then the inode's raw points
+ *    (fewer than MLFS_RAW_POINTS).  Nothing else holds a point.
+ * 2. A block's key is the byte offset of its first line in the metric's
+ *    rendering; each block starts where the one before ends (its offset
+ *    plus its header's text_bytes), the first at 0, and the raw points at
+ *    st_size - raw_bytes.  So a read at any offset is one cursor seek to the
+ *    last key at or before it, and st_size is exact.
+ * 3. A block record is struct mlfs_mblock_hdr (npoints, text_bytes: both
+ *    what its points decode and render to) and then the codec's bytes, at
+ *    most block_budget() of them: the hdr and the bytes fill at most one
+ *    LMDB page less its page header.  Such a record, once past LMDB's node
+ *    limit (half a page), is one overflow page of its own, so the blocks of
+ *    a long metric fill whole pages instead of leaf pages left half full by
+ *    splits; only a 34-byte node per block stays in a leaf.
+ * 4. Blocks are cut by size: a seal first appends to the metric's last
+ *    block (tail_off, tail_n in the inode) as long as the budget allows,
+ *    then starts new ones.  Every block but the last is full: no other
+ *    point would have fit.  (A record with more bytes than the budget,
+ *    from a store made on a machine with larger pages, is never appended
+ *    to: the seal starts a new block after it.)
+ * 5. Reading drops from the daemon's mapping the pages of each record once
+ *    it is decoded (MADV_DONTNEED on LMDB's read-only map: the pages stay
+ *    in the page cache and the file), so a reader's resident size does not
+ *    grow with the length of what it reads.
+ */
 #include "series.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "metric.h"
+
+/* LMDB's page header (PAGEHDRSZ), which an overflow page starts with. */
+#define LMDB_PAGE_HEADER 16
+
+/*
+ * The largest block record this module writes, header included: a 4 KiB
+ * page.  NEEDSWORK: with larger pages (64 KiB on some machines) a block
+ * fills a quarter of its overflow page at most.
+ */
+#define BLOCK_RECORD_MAX (4096 - LMDB_PAGE_HEADER)
 
 struct parsed {
 	struct mlfs_point p;
@@ -58,80 +100,94 @@ static void block_key(uint8_t kb[16], uint64_t ino, uint64_t off)
 	mlfs_be64_put(kb + 8, off);
 }
 
-static int block_load(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint64_t off,
-		      struct mlfs_point *pts, struct mlfs_mblock_hdr *ret_hdr)
+/* Bytes of codec output a block may have: its record fills one page (invariant 3). */
+static size_t block_budget(struct mlfs_index *idx)
 {
-	uint8_t kb[16];
-	MDB_val k = { 16, kb }, v;
-	struct mlfs_mblock_hdr h;
-	int rc, n;
+	MDB_stat st;
+	size_t rec = BLOCK_RECORD_MAX;
 
-	block_key(kb, ino, off);
-	rc = mdb_get(txn, idx->mblock, &k, &v);
-	if (rc)
-		return mlfs_mdb_err(rc);
-	if (v.mv_size < sizeof(h))
-		return MLFS_E_CORRUPT;
-	memcpy(&h, v.mv_data, sizeof(h));
-	n = mlfs_mblock_decode((const uint8_t *)v.mv_data + sizeof(h), v.mv_size - sizeof(h), pts,
-			       MLFS_MBLOCK_POINTS);
-	if (n < 0 || (uint32_t)n != h.npoints)
-		return MLFS_E_CORRUPT;
-	*ret_hdr = h;
-	return n;
+	if (mdb_env_stat(idx->env, &st) == 0 && st.ms_psize - LMDB_PAGE_HEADER < rec)
+		rec = st.ms_psize - LMDB_PAGE_HEADER;
+	return rec - sizeof(struct mlfs_mblock_hdr);
 }
 
 static int block_store(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint64_t off,
-		       const struct mlfs_point *pts, uint32_t n, uint32_t text_bytes)
+		       uint8_t *rec, size_t len)
 {
-	uint8_t kb[16], buf[sizeof(struct mlfs_mblock_hdr) + 16384];
-	struct mlfs_mblock_hdr h = { n, text_bytes };
-	MDB_val k = { 16, kb }, v;
-	int len;
+	uint8_t kb[16];
+	MDB_val k = { 16, kb }, v = { len, rec };
 
-	_Static_assert(sizeof(buf) >= 8 + 256 * 40, "a block fits its buffer");
-	len = mlfs_mblock_encode(pts, n, buf + sizeof(h), sizeof(buf) - sizeof(h));
-	if (len < 0)
-		return len;
-	memcpy(buf, &h, sizeof(h));
 	block_key(kb, ino, off);
-	v.mv_size = sizeof(h) + len;
-	v.mv_data = buf;
 	return mlfs_mdb_err(mdb_put(txn, idx->mblock, &k, &v, 0));
 }
 
-/* Move pts (n of them, the metric's newest, starting at byte off) into blocks. */
+/*
+ * Move pts (n of them, the metric's newest, starting at byte off) into
+ * blocks: the last block first, while it has room, then new ones.
+ */
 static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
 		const struct mlfs_point *pts, size_t n, uint64_t off)
 {
-	struct mlfs_point block[MLFS_MBLOCK_POINTS];
+	uint8_t rec[BLOCK_RECORD_MAX], kb[16];
 	struct mlfs_mblock_hdr h = { 0, 0 };
 	char line[MLFS_POINT_LINE_MAX];
+	size_t budget = block_budget(idx), len = 0, i = 0, taken;
 	uint64_t key = off;
 	int r;
 
-	/* Fill up the last block first, if it has room. */
+	/* Go on with the last block unless it is full. */
 	if (in->u.metric.npoints > n && in->u.metric.tail_n < MLFS_MBLOCK_POINTS) {
-		r = block_load(txn, idx, in->ino, in->u.metric.tail_off, block, &h);
-		if (r < 0)
-			return r;
-		key = in->u.metric.tail_off;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int llen = mlfs_point_format(&pts[i], line);
+		MDB_val k = { 16, kb }, v;
 
-		if (h.npoints == MLFS_MBLOCK_POINTS) {
-			r = block_store(txn, idx, in->ino, key, block, h.npoints, h.text_bytes);
-			if (r)
-				return r;
-			key = off;
+		block_key(kb, in->ino, in->u.metric.tail_off);
+		r = mdb_get(txn, idx->mblock, &k, &v);
+		if (r)
+			return mlfs_mdb_err(r);
+		if (v.mv_size < sizeof(h))
+			return MLFS_E_CORRUPT;
+		memcpy(&h, v.mv_data, sizeof(h));
+		if (mlfs_mblock_count((const uint8_t *)v.mv_data + sizeof(h),
+				      v.mv_size - sizeof(h)) != (int)h.npoints)
+			return MLFS_E_CORRUPT;
+		if (v.mv_size - sizeof(h) <= budget) {
+			len = v.mv_size - sizeof(h);
+			memcpy(rec + sizeof(h), (const uint8_t *)v.mv_data + sizeof(h), len);
+			key = in->u.metric.tail_off;
+		} else {
 			h.npoints = h.text_bytes = 0;
 		}
-		block[h.npoints++] = pts[i];
-		h.text_bytes += llen;
-		off += llen;
 	}
-	r = block_store(txn, idx, in->ino, key, block, h.npoints, h.text_bytes);
+	for (;;) {
+		r = mlfs_mblock_append(rec + sizeof(h), len, budget, pts + i, n - i, &taken);
+		if (r < 0)
+			return r == -EBADMSG ? MLFS_E_CORRUPT : r;
+		/* A budget holds the worst point (mlfs_mblock_bound(1)): an empty block takes one. */
+		if (taken == 0 && h.npoints == 0)
+			return -ENOBUFS;
+		len = (size_t)r;
+		for (size_t j = i; j < i + taken; j++) {
+			int llen = mlfs_point_format(&pts[j], line);
+
+			h.npoints++;
+			h.text_bytes += llen;
+			off += llen;
+		}
+		i += taken;
+		if (i == n)
+			break;
+		/* Full: store it (unless it was a full last block) and start the next one. */
+		if (taken) {
+			memcpy(rec, &h, sizeof(h));
+			r = block_store(txn, idx, in->ino, key, rec, sizeof(h) + len);
+			if (r)
+				return r;
+		}
+		key = off;
+		len = 0;
+		h.npoints = h.text_bytes = 0;
+	}
+	memcpy(rec, &h, sizeof(h));
+	r = block_store(txn, idx, in->ino, key, rec, sizeof(h) + len);
 	if (r)
 		return r;
 	in->u.metric.tail_off = key;
@@ -215,6 +271,20 @@ fail:
 	return r;
 }
 
+/*
+ * Unmap from this process the pages under p[0..len), a record of LMDB's
+ * read-only map that was just decoded (invariant 5).  The next access, if
+ * any, maps them again from the page cache.
+ */
+static void drop_pages(const void *p, size_t len)
+{
+	uintptr_t psz = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = (uintptr_t)p & ~(psz - 1);
+	uintptr_t to = ((uintptr_t)p + len + psz - 1) & ~(psz - 1);
+
+	madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 /* Copy the part of pts' rendering (starting at byte boff) that falls in [off + *done, off + len). */
 static uint64_t render(const struct mlfs_point *pts, int n, uint64_t boff, uint64_t off,
 		       char *buf, size_t len, size_t *done)
@@ -281,6 +351,7 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			memcpy(&h, v.mv_data, sizeof(h));
 			n = mlfs_mblock_decode((const uint8_t *)v.mv_data + sizeof(h),
 					       v.mv_size - sizeof(h), pts, MLFS_MBLOCK_POINTS);
+			drop_pages(v.mv_data, v.mv_size);
 			if (n < 0 || (uint32_t)n != h.npoints) {
 				r = MLFS_E_CORRUPT;
 				goto out;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 static struct mlfs_point pts[MLFS_MBLOCK_POINTS], back[MLFS_MBLOCK_POINTS];
-static uint8_t buf[64 * 1024];
+static uint8_t buf[128 * 1024];
 
 static void round_trip(size_t n)
 {

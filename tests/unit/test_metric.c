@@ -490,7 +490,7 @@ static size_t encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t 
 
 static bool round_trip(const struct mlfs_point *p, size_t n)
 {
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	struct mlfs_point out[MLFS_MBLOCK_POINTS];
 	size_t len = encode(p, n, buf, sizeof(buf)), i;
 
@@ -591,7 +591,7 @@ static void test_mblock_round_trip(void)
 static void test_mblock_limits(void)
 {
 	struct mlfs_point p[MLFS_MBLOCK_POINTS + 1], out[MLFS_MBLOCK_POINTS];
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	int len;
 
 	random_points(p, MLFS_MBLOCK_POINTS + 1, 0);
@@ -629,7 +629,7 @@ static void test_mblock_limits(void)
 static void test_mblock_damage(void)
 {
 	struct mlfs_point p[MLFS_MBLOCK_POINTS], out[MLFS_MBLOCK_POINTS];
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	int kind, len, i, bad = 0, r;
 
 	for (kind = 0; kind < 5; kind++) {
@@ -705,7 +705,7 @@ static void test_mblock_damage(void)
 /* Bytes per point over whole blocks of n points made by gen. */
 static double bytes_per_point(struct mlfs_point *p, size_t n)
 {
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	size_t i, total = 0;
 
 	for (i = 0; i < n; i += MLFS_MBLOCK_POINTS) {
