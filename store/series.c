@@ -272,16 +272,67 @@ fail:
 }
 
 /*
- * Unmap from this process the pages under p[0..len), a record of LMDB's
- * read-only map that was just decoded (invariant 5).  The next access, if
- * any, maps them again from the page cache.
+ * Reading a record maps its pages into this process, and the kernel maps
+ * the pages around a faulting one too (fault-around: up to fault_around_bytes,
+ * 64 KiB by default, aligned) if they are in the page cache.  Dropping only
+ * the record's own pages would leave those, and a long read would end up
+ * with most of the file resident; so drop the aligned windows around the
+ * record and around its key (its leaf page), clamped to LMDB's map.
  */
-static void drop_pages(const void *p, size_t len)
-{
-	uintptr_t psz = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t from = (uintptr_t)p & ~(psz - 1);
-	uintptr_t to = ((uintptr_t)p + len + psz - 1) & ~(psz - 1);
+#define FAULT_AROUND ((uintptr_t)64 << 10)
 
+/* LMDB's page header (MDB_page): the page number in its first 8 bytes, the flags at byte 10. */
+#define LMDB_P_LEAF 0x02
+#define LMDB_P_OVERFLOW 0x04
+
+struct mapinfo {
+	uintptr_t psize;   /* LMDB's page size, when it is the system's; else 0 */
+	uintptr_t mapsize; /* of LMDB's map */
+};
+
+static void mapinfo_get(struct mlfs_index *idx, struct mapinfo *mi)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	mi->psize = mi->mapsize = 0;
+	if (mdb_env_stat(idx->env, &st) || mdb_env_info(idx->env, &info))
+		return;
+	if (st.ms_psize == (unsigned)sysconf(_SC_PAGESIZE) && !(st.ms_psize & (st.ms_psize - 1))) {
+		mi->psize = st.ms_psize;
+		mi->mapsize = info.me_mapsize;
+	}
+}
+
+/*
+ * Unmap from this process the windows around p[0..len), which lies in an
+ * LMDB page of a read-only transaction's map (invariant 5).  Only there:
+ * a write transaction's records may be in its own malloc'd dirty pages,
+ * which MADV_DONTNEED would zero.  On the read-only shared map it only
+ * drops page table entries: the next access maps the page again from the
+ * page cache.  The map's start is found from the page's own number.
+ */
+static void drop_pages(const struct mapinfo *mi, const void *p, size_t len)
+{
+	uintptr_t page, base, from, to;
+	uint64_t pgno;
+	uint16_t flags;
+
+	if (!mi->psize)
+		return;
+	page = (uintptr_t)p & ~(mi->psize - 1);
+	memcpy(&pgno, (const void *)page, sizeof(pgno));
+	memcpy(&flags, (const void *)(page + 10), sizeof(flags));
+	if (!(flags & (LMDB_P_LEAF | LMDB_P_OVERFLOW)) || pgno >= mi->mapsize / mi->psize ||
+	    pgno * mi->psize > page)
+		return;
+	base = page - pgno * mi->psize;
+	from = (uintptr_t)p & ~(FAULT_AROUND - 1);
+	to = ((uintptr_t)p + len + FAULT_AROUND - 1) & ~(FAULT_AROUND - 1);
+	if (from < base)
+		from = base;
+	if (to > base + mi->mapsize)
+		to = base + mi->mapsize;
 	madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
@@ -314,6 +365,7 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
 	struct mlfs_mblock_hdr h;
 	struct mlfs_inode in;
+	struct mapinfo mi;
 	const char *payload;
 	uint8_t kb[16];
 	MDB_val k = { 16, kb }, v;
@@ -336,6 +388,7 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			r = mlfs_mdb_err(rc);
 			goto out;
 		}
+		mapinfo_get(s->idx, &mi);
 		/* The block holding off is the last one that starts at or before it. */
 		block_key(kb, ino, off);
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -351,13 +404,14 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			memcpy(&h, v.mv_data, sizeof(h));
 			n = mlfs_mblock_decode((const uint8_t *)v.mv_data + sizeof(h),
 					       v.mv_size - sizeof(h), pts, MLFS_MBLOCK_POINTS);
-			drop_pages(v.mv_data, v.mv_size);
 			if (n < 0 || (uint32_t)n != h.npoints) {
 				r = MLFS_E_CORRUPT;
 				goto out;
 			}
 			render(pts, n, mlfs_be64_get((uint8_t *)k.mv_data + 8), off, buf, len,
 			       &done);
+			drop_pages(&mi, v.mv_data, v.mv_size);
+			drop_pages(&mi, k.mv_data, k.mv_size);
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
 		if (rc && rc != MDB_NOTFOUND) {
