@@ -60,6 +60,13 @@
  *
  * The encoder is free to choose modes and scales: the decoder only follows
  * what the stream says, so a better encoder needs no new version.
+ *
+ * Appending.  After each point the decoder knows everything the encoder
+ * knew (struct coder: the Rice states, the XOR window, the last decimal, the
+ * last point), so mlfs_mblock_append() decodes a block, drops its padding
+ * and goes on writing from its last bit: the block is the one a single
+ * encode of all its points would make, and a point that does not fit the
+ * budget is taken back by restoring the state saved before it.
  */
 #include "metric.h"
 
@@ -597,10 +604,30 @@ static void put_flush(struct bitw *w)
 		put_bits(w, 0, 8 - w->nacc);
 }
 
+/* The 64 bits from byte pos / 8 on, shifted so that bit pos comes first; needs 8 bytes there. */
+static uint64_t peek64(const struct bitr *r)
+{
+	uint64_t w;
+
+	memcpy(&w, r->in + (r->pos >> 3), sizeof(w));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w << (r->pos & 7);
+}
+
 static uint64_t get_bits(struct bitr *r, unsigned n)
 {
 	uint64_t v = 0;
 
+	if (n == 0)
+		return 0;
+	/* At least 57 bits are in a word read at the byte: the common case. */
+	if (n <= 57 && (r->pos >> 3) + 8 <= r->len) {
+		v = peek64(r) >> (64 - n);
+		r->pos += n;
+		return v;
+	}
 	while (n) {
 		size_t byte = r->pos >> 3;
 		unsigned avail = 8 - (r->pos & 7), take = n < avail ? n : avail;
@@ -720,8 +747,14 @@ static uint64_t rice_get(struct bitr *r, struct rice *c)
 	unsigned k = rice_k(c), q = 0;
 	uint64_t z;
 
-	while (q < RICE_QMAX && get_bits(r, 1))
-		q++;
+	if ((r->pos >> 3) + 8 <= r->len) {
+		/* The leading ones, up to RICE_QMAX (< 57), and the zero after them. */
+		q = (unsigned)__builtin_clzll(~peek64(r) | ((uint64_t)1 << (63 - RICE_QMAX)));
+		r->pos += q + (q < RICE_QMAX);
+	} else {
+		while (q < RICE_QMAX && get_bits(r, 1))
+			q++;
+	}
 	if (q < RICE_QMAX)
 		z = ((uint64_t)q << k) | get_bits(r, k);
 	else
