@@ -1232,11 +1232,21 @@ static int block_scan(const uint8_t *in, size_t len, struct coder *c, struct bit
 	return (int)n;
 }
 
+/* A resume's state: the coder and the bit the last point ends at. */
+struct resume_state {
+	struct coder c;
+	size_t pos;
+};
+
+_Static_assert(sizeof(struct resume_state) <= sizeof(((struct mlfs_mblock_resume *)0)->state),
+	       "a resume holds the coder");
+
 int mlfs_mblock_append(uint8_t *blk, size_t len, size_t cap, const struct mlfs_point *p, size_t n,
-		       size_t *ret_taken)
+		       size_t *ret_taken, struct mlfs_mblock_resume *resume)
 {
 	struct coder c = CODER_INIT, before;
 	struct bitw w = {.out = blk, .cap = cap}, wbefore;
+	struct resume_state rs;
 	struct bitr r;
 	size_t i;
 	int rc;
@@ -1249,9 +1259,15 @@ int mlfs_mblock_append(uint8_t *blk, size_t len, size_t cap, const struct mlfs_p
 		put_bits(&w, MBLOCK_VERSION, 8);
 		put_bits(&w, 0, 16);
 	} else {
-		rc = block_scan(blk, len, &c, &r, NULL, 0);
-		if (rc < 0)
-			return rc;
+		if (resume && resume->len == len) {
+			memcpy(&rs, resume->state, sizeof(rs));
+			c = rs.c;
+			r.pos = rs.pos;
+		} else {
+			rc = block_scan(blk, len, &c, &r, NULL, 0);
+			if (rc < 0)
+				return rc;
+		}
 		/* Go on from the last point's last bit: the padding is dropped. */
 		w.len = r.pos / 8;
 		w.nacc = r.pos % 8;
@@ -1268,9 +1284,17 @@ int mlfs_mblock_append(uint8_t *blk, size_t len, size_t cap, const struct mlfs_p
 			break;
 		}
 	}
+	if (resume) {
+		memset(&rs, 0, sizeof(rs));
+		rs.c = c;
+		rs.pos = w.len * 8 + w.nacc;
+		memcpy(resume->state, &rs, sizeof(rs));
+	}
 	put_flush(&w);
 	blk[1] = (uint8_t)(c.n & 0xff);
 	blk[2] = (uint8_t)(c.n >> 8);
+	if (resume)
+		resume->len = w.len;
 	*ret_taken = i;
 	return (int)w.len;
 }
@@ -1294,7 +1318,7 @@ int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_
 		if (w.len > cap)
 			return -ENOBUFS;
 	}
-	len = mlfs_mblock_append(out, 0, cap, p, n, &taken);
+	len = mlfs_mblock_append(out, 0, cap, p, n, &taken, NULL);
 	/* The bound or the count was wrong if it did not all fit. */
 	if (len >= 0 && taken != n)
 		return -ENOBUFS;

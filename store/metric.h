@@ -79,15 +79,31 @@ int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_
 int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, size_t cap);
 
 /*
+ * What mlfs_mblock_append() knows at the end of a block it made or decoded,
+ * so that the next append to the same bytes need not decode them again.
+ * Opaque; len 0 (MLFS_MBLOCK_RESUME_INIT) holds nothing.
+ */
+struct mlfs_mblock_resume {
+	size_t len;	     /* of the block it was taken at */
+	uint64_t state[24];
+};
+
+#define MLFS_MBLOCK_RESUME_INIT {.len = 0}
+
+/*
  * Append to the block blk[0..len) (len 0: start a new one) the first of
  * p[0..n) for as long as the block stays within cap bytes and
  * MLFS_MBLOCK_POINTS points.  Returns the block's new length and sets
  * *ret_taken to the points taken (0 when not one more fits).  May write
  * anywhere in blk[0..cap); on failure blk is as it was.  -EBADMSG if blk is
  * damaged, -EINVAL if len > cap, -ENOBUFS if cap cannot hold an empty block.
+ *
+ * resume may be NULL.  If its len is this len (> 0), the caller vouches
+ * that it was filled at exactly these bytes, and blk is not decoded; on
+ * success it is filled at the new end.
  */
 int mlfs_mblock_append(uint8_t *blk, size_t len, size_t cap, const struct mlfs_point *p, size_t n,
-		       size_t *ret_taken);
+		       size_t *ret_taken, struct mlfs_mblock_resume *resume);
 
 /* The count of points a block's header gives, without decoding; -EBADMSG. */
 int mlfs_mblock_count(const uint8_t *in, size_t len);

@@ -24,13 +24,18 @@
  *    point would have fit.  (A record with more bytes than the budget,
  *    from a store made on a machine with larger pages, is never appended
  *    to: the seal starts a new block after it.)
- * 5. Reading drops from the daemon's mapping the pages of each record once
+ * 5. The tail cache (below) holds copies of last blocks and the codec's
+ *    state at their end; an entry is used only for a record byte for byte
+ *    the same as its copy, so it is never stale, whatever was committed or
+ *    aborted since.
+ * 6. Reading drops from the daemon's mapping the pages of each record once
  *    it is decoded (MADV_DONTNEED on LMDB's read-only map: the pages stay
  *    in the page cache and the file), so a reader's resident size does not
  *    grow with the length of what it reads.
  */
 #include "series.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -111,6 +116,74 @@ static size_t block_budget(struct mlfs_index *idx)
 	return rec - sizeof(struct mlfs_mblock_hdr);
 }
 
+/*
+ * The tail cache: the last blocks sealed, each with what the codec knew at
+ * its end, so that the next seal of the same metric goes on without
+ * decoding its last block (appends of one point seal every
+ * MLFS_RAW_POINTS points, and a full block is hundreds of points).
+ * Entries are keyed by index, metric and offset, and used only when the
+ * record's bytes are the copy's (invariant 5).
+ */
+#define TAIL_CACHE 8
+
+struct tail_entry {
+	const struct mlfs_index *idx;
+	uint64_t ino, off;
+	size_t len;
+	uint8_t bytes[BLOCK_RECORD_MAX];
+	struct mlfs_mblock_resume resume;
+	unsigned long used;
+};
+
+static pthread_mutex_t tail_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tail_entry tail_cache[TAIL_CACHE]; /* protected by tail_lock */
+static unsigned long tail_clock;		  /* protected by tail_lock */
+
+/* Fill *ret with what the cache knows of the block bytes[0..len), or leave it empty. */
+static void tail_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
+			const uint8_t *bytes, size_t len, struct mlfs_mblock_resume *ret)
+{
+	pthread_mutex_lock(&tail_lock);
+	for (int i = 0; i < TAIL_CACHE; i++) {
+		struct tail_entry *e = &tail_cache[i];
+
+		if (e->idx == idx && e->ino == ino && e->off == off && e->len == len &&
+		    e->resume.len == len && !memcmp(e->bytes, bytes, len)) {
+			*ret = e->resume;
+			e->used = ++tail_clock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tail_lock);
+}
+
+/* Remember the block bytes[0..len) of metric ino at off, and the codec's state at its end. */
+static void tail_remember(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
+			  const uint8_t *bytes, size_t len, const struct mlfs_mblock_resume *resume)
+{
+	struct tail_entry *e = &tail_cache[0];
+
+	if (len > sizeof(e->bytes) || resume->len != len)
+		return;
+	pthread_mutex_lock(&tail_lock);
+	for (int i = 0; i < TAIL_CACHE; i++) {
+		if (tail_cache[i].idx == idx && tail_cache[i].ino == ino) {
+			e = &tail_cache[i];
+			break;
+		}
+		if (tail_cache[i].used < e->used)
+			e = &tail_cache[i];
+	}
+	e->idx = idx;
+	e->ino = ino;
+	e->off = off;
+	e->len = len;
+	memcpy(e->bytes, bytes, len);
+	e->resume = *resume;
+	e->used = ++tail_clock;
+	pthread_mutex_unlock(&tail_lock);
+}
+
 static int block_store(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint64_t off,
 		       uint8_t *rec, size_t len)
 {
@@ -129,6 +202,7 @@ static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
 		const struct mlfs_point *pts, size_t n, uint64_t off)
 {
 	uint8_t rec[BLOCK_RECORD_MAX], kb[16];
+	struct mlfs_mblock_resume resume = MLFS_MBLOCK_RESUME_INIT;
 	struct mlfs_mblock_hdr h = { 0, 0 };
 	char line[MLFS_POINT_LINE_MAX];
 	size_t budget = block_budget(idx), len = 0, i = 0, taken;
@@ -153,12 +227,14 @@ static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
 			len = v.mv_size - sizeof(h);
 			memcpy(rec + sizeof(h), (const uint8_t *)v.mv_data + sizeof(h), len);
 			key = in->u.metric.tail_off;
+			tail_lookup(idx, in->ino, key, rec + sizeof(h), len, &resume);
 		} else {
 			h.npoints = h.text_bytes = 0;
 		}
 	}
 	for (;;) {
-		r = mlfs_mblock_append(rec + sizeof(h), len, budget, pts + i, n - i, &taken);
+		r = mlfs_mblock_append(rec + sizeof(h), len, budget, pts + i, n - i, &taken,
+				       &resume);
 		if (r < 0)
 			return r == -EBADMSG ? MLFS_E_CORRUPT : r;
 		/* A budget holds the worst point (mlfs_mblock_bound(1)): an empty block takes one. */
@@ -190,6 +266,7 @@ static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
 	r = block_store(txn, idx, in->ino, key, rec, sizeof(h) + len);
 	if (r)
 		return r;
+	tail_remember(idx, in->ino, key, rec + sizeof(h), len, &resume);
 	in->u.metric.tail_off = key;
 	in->u.metric.tail_n = h.npoints;
 	return 0;
@@ -306,7 +383,7 @@ static void mapinfo_get(struct mlfs_index *idx, struct mapinfo *mi)
 
 /*
  * Unmap from this process the windows around p[0..len), which lies in an
- * LMDB page of a read-only transaction's map (invariant 5).  Only there:
+ * LMDB page of a read-only transaction's map (invariant 6).  Only there:
  * a write transaction's records may be in its own malloc'd dirty pages,
  * which MADV_DONTNEED would zero.  On the read-only shared map it only
  * drops page table entries: the next access maps the page again from the

@@ -13,6 +13,7 @@
 #include "metric.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +21,20 @@
 static struct mlfs_point pts[MLFS_MBLOCK_POINTS], back[MLFS_MBLOCK_POINTS];
 static uint8_t buf[128 * 1024], blk[128 * 1024], want[128 * 1024];
 
-/* Appending p[0..n) in two pieces under cap gives the block encode makes of what it took. */
-static void append_check(size_t n, size_t cut, size_t cap)
+/*
+ * Appending p[0..n) in two pieces under cap, the second decoding the first
+ * or going on from its resume, gives the block encode makes of what it took.
+ */
+static void append_check(size_t n, size_t cut, size_t cap, bool resumed)
 {
+	struct mlfs_mblock_resume resume = MLFS_MBLOCK_RESUME_INIT;
 	size_t t1 = 0, t2 = 0;
 	int len, r;
 
-	len = mlfs_mblock_append(blk, 0, cap, pts, cut, &t1);
+	len = mlfs_mblock_append(blk, 0, cap, pts, cut, &t1, &resume);
 	if (len >= 0 && t1 == cut)
-		len = mlfs_mblock_append(blk, len, cap, pts + cut, n - cut, &t2);
+		len = mlfs_mblock_append(blk, len, cap, pts + cut, n - cut, &t2,
+					 resumed ? &resume : NULL);
 	if (len < 3 || (size_t)len > cap || t1 + t2 > n) {
 		fprintf(stderr, "fuzz_mblock: appending %zu points under %zu gave %d\n", n, cap, len);
 		abort();
@@ -55,9 +61,10 @@ static void round_trip(size_t n)
 		fprintf(stderr, "fuzz_mblock: %zu points decode as %d others\n", n, r);
 		abort();
 	}
-	append_check(n, n / 2, sizeof(blk));
+	append_check(n, n / 2, sizeof(blk), false);
+	append_check(n, n / 2, sizeof(blk), true);
 	if (n)
-		append_check(n, n / 3, len - 1);
+		append_check(n, n / 3, len - 1, true);
 	/* One byte short is -ENOBUFS and leaves the buffer alone (checked on small blocks: cheap).
 	 */
 	if (n <= 8) {

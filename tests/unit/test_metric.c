@@ -627,14 +627,16 @@ static void test_mblock_limits(void)
 }
 
 /*
- * Appending in pieces under a byte budget makes, block by block, exactly what
- * one mlfs_mblock_encode() of the block's points makes; a block stops only
- * at a point that does not fit, and never passes the budget.
+ * Appending in pieces under a byte budget, decoding the block each time or
+ * going on from a resume, makes, block by block, exactly what one
+ * mlfs_mblock_encode() of the block's points makes; a block stops only at a
+ * point that does not fit, and never passes the budget.
  */
 static void test_mblock_append(void)
 {
 	static struct mlfs_point p[2 * MLFS_MBLOCK_POINTS], out[MLFS_MBLOCK_POINTS];
 	static uint8_t blk[128 * 1024], want[128 * 1024];
+	struct mlfs_mblock_resume resume = MLFS_MBLOCK_RESUME_INIT;
 	size_t taken;
 	int iter, r;
 
@@ -649,7 +651,9 @@ static void test_mblock_append(void)
 
 			if (k > n - i)
 				k = n - i;
-			r = mlfs_mblock_append(blk, len, cap, p + i, k, &taken);
+			/* every other round goes on from the resume instead of decoding */
+			r = mlfs_mblock_append(blk, len, cap, p + i, k, &taken,
+					       iter % 2 ? &resume : NULL);
 			REQUIRE(r >= 3 && (size_t)r <= cap && taken <= k);
 			len = r;
 			i += taken;
@@ -657,7 +661,7 @@ static void test_mblock_append(void)
 				continue;
 			/* The block is done: full, or all points are in. */
 			if (i < n) {
-				CHECK(mlfs_mblock_append(blk, len, cap, p + i, 1, &taken) == (int)len &&
+				CHECK(mlfs_mblock_append(blk, len, cap, p + i, 1, &taken, NULL) == (int)len &&
 				      taken == 0);
 			}
 			if (i - start == 0) {
@@ -682,10 +686,10 @@ static void test_mblock_append(void)
 	r = mlfs_mblock_encode(p, 50, blk, sizeof(blk));
 	REQUIRE(r > 3);
 	memcpy(want, blk, r);
-	CHECK(mlfs_mblock_append(blk, r - 1, sizeof(blk), p, 1, &taken) == -EBADMSG);
+	CHECK(mlfs_mblock_append(blk, r - 1, sizeof(blk), p, 1, &taken, NULL) == -EBADMSG);
 	CHECK(!memcmp(want, blk, r));
-	CHECK(mlfs_mblock_append(blk, r, r - 1, p, 1, &taken) == -EINVAL);
-	CHECK(mlfs_mblock_append(blk, 0, 2, p, 1, &taken) == -ENOBUFS);
+	CHECK(mlfs_mblock_append(blk, r, r - 1, p, 1, &taken, NULL) == -EINVAL);
+	CHECK(mlfs_mblock_append(blk, 0, 2, p, 1, &taken, NULL) == -ENOBUFS);
 	CHECK(mlfs_mblock_count(blk, r) == 50 && mlfs_mblock_count(blk, 2) == -EBADMSG);
 }
 
