@@ -1164,8 +1164,7 @@ static void point_put(struct bitw *w, struct coder *c, const struct mlfs_point *
 		else
 			rice_put(w, &c->ts_rice, zigzag(d - c->delta));
 		c->delta = d;
-		rice_put(w, &c->step_rice,
-			 zigzag((uint64_t)p->step - (uint64_t)c->last.step - 1));
+		rice_put(w, &c->step_rice, zigzag((uint64_t)p->step - (uint64_t)c->last.step - 1));
 	}
 	value_put(w, &c->vs, p->value);
 	c->last = *p;

@@ -84,7 +84,7 @@ int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, si
  * Opaque; len 0 (MLFS_MBLOCK_RESUME_INIT) holds nothing.
  */
 struct mlfs_mblock_resume {
-	size_t len;	     /* of the block it was taken at */
+	size_t len; /* of the block it was taken at */
 	uint64_t state[24];
 };
 

@@ -20,10 +20,11 @@
  *    splits; only a 34-byte node per block stays in a leaf.
  * 4. Blocks are cut by size: a seal first appends to the metric's last
  *    block (tail_off, tail_n in the inode) as long as the budget allows,
- *    then starts new ones.  Every block but the last is full: no other
- *    point would have fit.  (A record with more bytes than the budget,
- *    from a store made on a machine with larger pages, is never appended
- *    to: the seal starts a new block after it.)
+ *    then starts new ones.  Every block but the last is full: the next
+ *    point would not have fit, or it has MLFS_MBLOCK_POINTS points.  (A
+ *    record with more bytes than the budget, from a store made on a
+ *    machine with larger pages, is never appended to: the seal starts a
+ *    new block after it.)
  * 5. The tail cache (below) holds copies of last blocks and the codec's
  *    state at their end; an entry is used only for a record byte for byte
  *    the same as its copy, so it is never stale, whatever was committed or
@@ -49,8 +50,8 @@
 
 /*
  * The largest block record this module writes, header included: a 4 KiB
- * page.  NEEDSWORK: with larger pages (64 KiB on some machines) a block
- * fills a quarter of its overflow page at most.
+ * page.  NEEDSWORK: with larger pages (64 KiB on some machines) blocks stay
+ * 4 KiB records inside leaf pages, which splits may leave half full.
  */
 #define BLOCK_RECORD_MAX (4096 - LMDB_PAGE_HEADER)
 
@@ -137,7 +138,7 @@ struct tail_entry {
 
 static pthread_mutex_t tail_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tail_entry tail_cache[TAIL_CACHE]; /* protected by tail_lock */
-static unsigned long tail_clock;		  /* protected by tail_lock */
+static unsigned long tail_clock;		 /* protected by tail_lock */
 
 /* Fill *ret with what the cache knows of the block bytes[0..len), or leave it empty. */
 static void tail_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
@@ -237,7 +238,7 @@ static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
 				       &resume);
 		if (r < 0)
 			return r == -EBADMSG ? MLFS_E_CORRUPT : r;
-		/* A budget holds the worst point (mlfs_mblock_bound(1)): an empty block takes one. */
+		/* A budget holds the worst point (mlfs_mblock_bound(1)): a new block takes one. */
 		if (taken == 0 && h.npoints == 0)
 			return -ENOBUFS;
 		len = (size_t)r;
