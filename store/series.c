@@ -414,18 +414,29 @@ static void drop_pages(const struct mapinfo *mi, const void *p, size_t len)
 	madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
-/* Copy the part of pts' rendering (starting at byte boff) that falls in [off + *done, off + len). */
-static uint64_t render(const struct mlfs_point *pts, int n, uint64_t boff, uint64_t off,
-		       char *buf, size_t len, size_t *done)
+/* Where a rendering is at: point i starts at byte at of the metric. */
+struct place {
+	int i;
+	uint64_t at;
+};
+
+/*
+ * Copy the part of the rendering of pts[p->i..n) (point p->i starting at
+ * byte p->at) that falls in [off + *done, off + len).  Leaves *p at the
+ * point it stopped in, or at n and the end.
+ */
+static void render(const struct mlfs_point *pts, int n, struct place *p, uint64_t off,
+		   char *buf, size_t len, size_t *done)
 {
 	char line[MLFS_POINT_LINE_MAX];
+	uint64_t at = p->at;
+	int i;
 
-	for (int i = 0; i < n && *done < len; i++) {
+	for (i = p->i; i < n; i++) {
 		int llen = mlfs_point_format(&pts[i], line);
-		uint64_t lend = boff + llen;
 
-		if (lend > off + *done) {
-			size_t from = off + *done - boff;
+		if (at + llen > off + *done) {
+			size_t from = off + *done - at;
 			size_t take = llen - from;
 
 			if (take > len - *done)
@@ -433,9 +444,79 @@ static uint64_t render(const struct mlfs_point *pts, int n, uint64_t boff, uint6
 			memcpy(buf + *done, line + from, take);
 			*done += take;
 		}
-		boff = lend;
+		if (*done == len)
+			break;
+		at += llen;
 	}
-	return boff;
+	p->i = i;
+	p->at = at;
+}
+
+/*
+ * The read cache: where the last reads of a few blocks stopped, so that the
+ * next read, which the kernel's readahead makes at the next offset, starts
+ * rendering there instead of formatting every line before it (a block is
+ * hundreds of lines, a read request a few thousand).  As the tail cache, an
+ * entry holds a copy of its record and is used only for the same bytes at
+ * the same key, whose rendering is a pure function of both: never stale.
+ */
+#define READ_CACHE 8
+
+struct read_entry {
+	const struct mlfs_index *idx;
+	uint64_t ino, key;
+	size_t len;
+	uint8_t bytes[BLOCK_RECORD_MAX];
+	struct place at;
+	unsigned long used;
+};
+
+static pthread_mutex_t read_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct read_entry read_cache[READ_CACHE]; /* protected by read_lock */
+static unsigned long read_clock;		 /* protected by read_lock */
+
+/* Move *p on to where a read of the block rec[0..len) at key stopped, if that is not past off. */
+static void read_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t key,
+			const void *rec, size_t len, uint64_t off, struct place *p)
+{
+	pthread_mutex_lock(&read_lock);
+	for (int i = 0; i < READ_CACHE; i++) {
+		struct read_entry *e = &read_cache[i];
+
+		if (e->idx == idx && e->ino == ino && e->key == key && e->len == len &&
+		    e->at.at <= off && !memcmp(e->bytes, rec, len)) {
+			*p = e->at;
+			e->used = ++read_clock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&read_lock);
+}
+
+static void read_remember(const struct mlfs_index *idx, uint64_t ino, uint64_t key,
+			  const void *rec, size_t len, const struct place *p)
+{
+	struct read_entry *e = &read_cache[0];
+
+	if (len > sizeof(e->bytes))
+		return;
+	pthread_mutex_lock(&read_lock);
+	for (int i = 0; i < READ_CACHE; i++) {
+		if (read_cache[i].idx == idx && read_cache[i].ino == ino) {
+			e = &read_cache[i];
+			break;
+		}
+		if (read_cache[i].used < e->used)
+			e = &read_cache[i];
+	}
+	e->idx = idx;
+	e->ino = ino;
+	e->key = key;
+	e->len = len;
+	memcpy(e->bytes, rec, len);
+	e->at = *p;
+	e->used = ++read_clock;
+	pthread_mutex_unlock(&read_lock);
 }
 
 int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf, size_t len)
@@ -444,6 +525,7 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 	struct mlfs_mblock_hdr h;
 	struct mlfs_inode in;
 	struct mapinfo mi;
+	struct place pl;
 	const char *payload;
 	uint8_t kb[16];
 	MDB_val k = { 16, kb }, v;
@@ -486,8 +568,15 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 				r = MLFS_E_CORRUPT;
 				goto out;
 			}
-			render(pts, n, mlfs_be64_get((uint8_t *)k.mv_data + 8), off, buf, len,
-			       &done);
+			pl.i = 0;
+			pl.at = mlfs_be64_get((uint8_t *)k.mv_data + 8);
+			if (off + done > pl.at)
+				read_lookup(s->idx, ino, pl.at, v.mv_data, v.mv_size, off + done,
+					    &pl);
+			render(pts, n, &pl, off, buf, len, &done);
+			if (pl.i < n)
+				read_remember(s->idx, ino, mlfs_be64_get((uint8_t *)k.mv_data + 8),
+					      v.mv_data, v.mv_size, &pl);
 			drop_pages(&mi, v.mv_data, v.mv_size);
 			drop_pages(&mi, k.mv_data, k.mv_size);
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -506,7 +595,9 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			goto out;
 		}
 		memcpy(raw, payload, in.payload_len);
-		render(raw, (int)nraw, raw_off, off, buf, len, &done);
+		pl.i = 0;
+		pl.at = raw_off;
+		render(raw, (int)nraw, &pl, off, buf, len, &done);
 	}
 out:
 	if (cur)
