@@ -25,10 +25,11 @@
  *    record with more bytes than the budget, from a store made on a
  *    machine with larger pages, is never appended to: the seal starts a
  *    new block after it.)
- * 5. The tail cache (below) holds copies of last blocks and the codec's
- *    state at their end; an entry is used only for a record byte for byte
- *    the same as its copy, so it is never stale, whatever was committed or
- *    aborted since.
+ * 5. The tail cache and the read cache (below) hold copies of block
+ *    records with what is known of them (the codec's state at the end;
+ *    where a read stopped); an entry is used only for a record byte for
+ *    byte the same as its copy at the same key, so it is never stale,
+ *    whatever was committed, aborted or deleted since.
  * 6. Reading drops from the daemon's mapping the pages of each record once
  *    it is decoded (MADV_DONTNEED on LMDB's read-only map: the pages stay
  *    in the page cache and the file), so a reader's resident size does not
