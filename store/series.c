@@ -360,9 +360,16 @@ fail:
  */
 #define FAULT_AROUND ((uintptr_t)64 << 10)
 
-/* LMDB's page header (MDB_page): the page number in its first 8 bytes, the flags at byte 10. */
+/*
+ * LMDB's page header (MDB_page, the same in every 0.9 release): the page
+ * number in its first 8 bytes, the flags at byte 10; page 0 is a meta page.
+ */
+#if MDB_VERSION_MAJOR != 0 || MDB_VERSION_MINOR != 9
+#error "drop_pages() reads LMDB 0.9's page header"
+#endif
 #define LMDB_P_LEAF 0x02
 #define LMDB_P_OVERFLOW 0x04
+#define LMDB_P_META 0x08
 
 struct mapinfo {
 	uintptr_t psize;   /* LMDB's page size, when it is the system's; else 0 */
@@ -406,6 +413,10 @@ static void drop_pages(const struct mapinfo *mi, const void *p, size_t len)
 	    pgno * mi->psize > page)
 		return;
 	base = page - pgno * mi->psize;
+	memcpy(&pgno, (const void *)base, sizeof(pgno));
+	memcpy(&flags, (const void *)(base + 10), sizeof(flags));
+	if (pgno != 0 || !(flags & LMDB_P_META))
+		return;
 	from = (uintptr_t)p & ~(FAULT_AROUND - 1);
 	to = ((uintptr_t)p + len + FAULT_AROUND - 1) & ~(FAULT_AROUND - 1);
 	if (from < base)
