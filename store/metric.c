@@ -60,6 +60,13 @@
  *
  * The encoder is free to choose modes and scales: the decoder only follows
  * what the stream says, so a better encoder needs no new version.
+ *
+ * Appending.  After each point the decoder knows everything the encoder
+ * knew (struct coder: the Rice states, the XOR window, the last decimal, the
+ * last point), so mlfs_mblock_append() decodes a block, drops its padding
+ * and goes on writing from its last bit: the block is the one a single
+ * encode of all its points would make, and a point that does not fit the
+ * budget is taken back by restoring the state saved before it.
  */
 #include "metric.h"
 
@@ -558,12 +565,12 @@ int mlfs_point_format(const struct mlfs_point *p, char buf[MLFS_POINT_LINE_MAX])
 
 /* ---- bit streams ------------------------------------------------------ */
 
+/* Bytes past cap are counted in len but not written: len > cap means it did not fit. */
 struct bitw {
 	uint8_t *out;
 	size_t cap, len; /* bytes */
 	uint64_t acc;	 /* the nacc (< 8) bits not yet in out */
 	unsigned nacc;
-	bool full;
 };
 
 struct bitr {
@@ -585,9 +592,8 @@ static void put_bits(struct bitw *w, uint64_t v, unsigned n)
 	while (w->nacc >= 8) {
 		w->nacc -= 8;
 		if (w->len < w->cap)
-			w->out[w->len++] = (uint8_t)(w->acc >> w->nacc);
-		else
-			w->full = true;
+			w->out[w->len] = (uint8_t)(w->acc >> w->nacc);
+		w->len++;
 	}
 	w->acc &= ((uint64_t)1 << w->nacc) - 1;
 }
@@ -598,10 +604,30 @@ static void put_flush(struct bitw *w)
 		put_bits(w, 0, 8 - w->nacc);
 }
 
+/* The 64 bits from byte pos / 8 on, shifted so that bit pos comes first; needs 8 bytes there. */
+static uint64_t peek64(const struct bitr *r)
+{
+	uint64_t w;
+
+	memcpy(&w, r->in + (r->pos >> 3), sizeof(w));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w << (r->pos & 7);
+}
+
 static uint64_t get_bits(struct bitr *r, unsigned n)
 {
 	uint64_t v = 0;
 
+	if (n == 0)
+		return 0;
+	/* At least 57 bits are in a word read at the byte: the common case. */
+	if (n <= 57 && (r->pos >> 3) + 8 <= r->len) {
+		v = peek64(r) >> (64 - n);
+		r->pos += n;
+		return v;
+	}
 	while (n) {
 		size_t byte = r->pos >> 3;
 		unsigned avail = 8 - (r->pos & 7), take = n < avail ? n : avail;
@@ -721,8 +747,14 @@ static uint64_t rice_get(struct bitr *r, struct rice *c)
 	unsigned k = rice_k(c), q = 0;
 	uint64_t z;
 
-	while (q < RICE_QMAX && get_bits(r, 1))
-		q++;
+	if ((r->pos >> 3) + 8 <= r->len) {
+		/* The leading ones, up to RICE_QMAX (< 57), and the zero after them. */
+		q = (unsigned)__builtin_clzll(~peek64(r) | ((uint64_t)1 << (63 - RICE_QMAX)));
+		r->pos += q + (q < RICE_QMAX);
+	} else {
+		while (q < RICE_QMAX && get_bits(r, 1))
+			q++;
+	}
 	if (q < RICE_QMAX)
 		z = ((uint64_t)q << k) | get_bits(r, k);
 	else
@@ -1089,6 +1121,8 @@ static int value_get(struct bitr *r, struct value_state *st, double *ret)
  */
 #define MBLOCK_POINT_MAX_BITS (86 + 86 + 134)
 
+_Static_assert(MLFS_MBLOCK_POINTS <= 0xffff, "a block's count is 16 bits");
+
 size_t mlfs_mblock_bound(size_t n)
 {
 	size_t per = (MBLOCK_POINT_MAX_BITS + 7) / 8;
@@ -1098,86 +1132,217 @@ size_t mlfs_mblock_bound(size_t n)
 	return MBLOCK_HEADER + n * per + 1;
 }
 
-#define MBLOCK_MAX (MBLOCK_HEADER + (MLFS_MBLOCK_POINTS * MBLOCK_POINT_MAX_BITS + 7) / 8)
+/*
+ * What the encoder and the decoder know after each point of a block: the
+ * same on both sides, which is what lets mlfs_mblock_append() go on with a
+ * block it has only decoded.
+ */
+struct coder {
+	struct value_state vs;
+	struct rice ts_rice, step_rice;
+	uint64_t delta;		/* between the last two timestamps */
+	struct mlfs_point last; /* the last point */
+	size_t n;		/* points so far */
+};
 
-int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t cap)
-{
-	/* Built here, so that out is untouched unless it all fits. */
-	uint8_t block[MBLOCK_MAX];
-	struct bitw w = {.out = block, .cap = sizeof(block)};
-	struct value_state vs = VALUE_STATE_INIT;
-	struct rice ts_rice = RICE_INIT, step_rice = RICE_INIT;
-	uint64_t delta = 0;
-	size_t i;
-
-	if (n > MLFS_MBLOCK_POINTS)
-		return -EINVAL;
-	put_bits(&w, MBLOCK_VERSION, 8);
-	put_bits(&w, n & 0xff, 8);
-	put_bits(&w, n >> 8, 8);
-	for (i = 0; i < n; i++) {
-		if (i == 0) {
-			full_put(&w, zigzag((uint64_t)p[0].ts_ms));
-			full_put(&w, zigzag((uint64_t)p[0].step));
-		} else {
-			uint64_t d = (uint64_t)p[i].ts_ms - (uint64_t)p[i - 1].ts_ms;
-
-			/* The first delta is no delta-of-delta: it would mislead the Rice code. */
-			if (i == 1)
-				full_put(&w, zigzag(d));
-			else
-				rice_put(&w, &ts_rice, zigzag(d - delta));
-			delta = d;
-			rice_put(&w, &step_rice,
-				 zigzag((uint64_t)p[i].step - (uint64_t)p[i - 1].step - 1));
-		}
-		value_put(&w, &vs, p[i].value);
+#define CODER_INIT                                                                                 \
+	{                                                                                          \
+		.vs = VALUE_STATE_INIT, .ts_rice = RICE_INIT, .step_rice = RICE_INIT               \
 	}
-	put_flush(&w);
-	/* MBLOCK_MAX holds the worst case: full means a bound is wrong. */
-	if (w.full || w.len > cap)
-		return -ENOBUFS;
-	memcpy(out, block, w.len);
-	return (int)w.len;
+
+static void point_put(struct bitw *w, struct coder *c, const struct mlfs_point *p)
+{
+	if (c->n == 0) {
+		full_put(w, zigzag((uint64_t)p->ts_ms));
+		full_put(w, zigzag((uint64_t)p->step));
+	} else {
+		uint64_t d = (uint64_t)p->ts_ms - (uint64_t)c->last.ts_ms;
+
+		/* The first delta is no delta-of-delta: it would mislead the Rice code. */
+		if (c->n == 1)
+			full_put(w, zigzag(d));
+		else
+			rice_put(w, &c->ts_rice, zigzag(d - c->delta));
+		c->delta = d;
+		rice_put(w, &c->step_rice, zigzag((uint64_t)p->step - (uint64_t)c->last.step - 1));
+	}
+	value_put(w, &c->vs, p->value);
+	c->last = *p;
+	c->n++;
 }
 
-int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, size_t cap)
+static int point_get(struct bitr *r, struct coder *c, struct mlfs_point *ret)
 {
-	struct bitr r = {.in = in, .len = len};
-	struct value_state vs = VALUE_STATE_INIT;
-	struct rice ts_rice = RICE_INIT, step_rice = RICE_INIT;
-	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
-	uint64_t delta = 0;
-	size_t n, i;
+	struct mlfs_point p;
+
+	if (c->n == 0) {
+		p.ts_ms = (int64_t)unzigzag(full_get(r));
+		p.step = (int64_t)unzigzag(full_get(r));
+	} else {
+		if (c->n == 1)
+			c->delta = unzigzag(full_get(r));
+		else
+			c->delta += unzigzag(rice_get(r, &c->ts_rice));
+		p.ts_ms = (int64_t)((uint64_t)c->last.ts_ms + c->delta);
+		p.step = (int64_t)((uint64_t)c->last.step + 1 +
+				   unzigzag(rice_get(r, &c->step_rice)));
+	}
+	if (value_get(r, &c->vs, &p.value) < 0 || r->bad)
+		return -EBADMSG;
+	c->last = p;
+	c->n++;
+	*ret = p;
+	return 0;
+}
+
+/*
+ * Decode all of the block in[0..len) into out (when not NULL; cap points),
+ * leaving c and r after its last point.  -EBADMSG if it is damaged,
+ * -ENOBUFS if it has more than cap points.
+ */
+static int block_scan(const uint8_t *in, size_t len, struct coder *c, struct bitr *r,
+		      struct mlfs_point *out, size_t cap)
+{
+	struct mlfs_point p;
+	struct bitr pad;
+	size_t n;
 
 	if (len < MBLOCK_HEADER || in[0] != MBLOCK_VERSION)
 		return -EBADMSG;
 	n = in[1] | (size_t)in[2] << 8;
 	if (n > MLFS_MBLOCK_POINTS)
 		return -EBADMSG;
-	if (n > cap)
+	if (out && n > cap)
 		return -ENOBUFS;
-	r.pos = MBLOCK_HEADER * 8;
-	for (i = 0; i < n; i++) {
-		if (i == 0) {
-			pts[0].ts_ms = (int64_t)unzigzag(full_get(&r));
-			pts[0].step = (int64_t)unzigzag(full_get(&r));
-		} else {
-			if (i == 1)
-				delta = unzigzag(full_get(&r));
-			else
-				delta += unzigzag(rice_get(&r, &ts_rice));
-			pts[i].ts_ms = (int64_t)((uint64_t)pts[i - 1].ts_ms + delta);
-			pts[i].step = (int64_t)((uint64_t)pts[i - 1].step + 1 +
-						unzigzag(rice_get(&r, &step_rice)));
-		}
-		if (value_get(&r, &vs, &pts[i].value) < 0 || r.bad)
+	r->in = in;
+	r->len = len;
+	r->pos = MBLOCK_HEADER * 8;
+	r->bad = false;
+	while (c->n < n) {
+		if (point_get(r, c, &p) < 0)
 			return -EBADMSG;
+		if (out)
+			out[c->n - 1] = p;
 	}
 	/* Nothing but zero padding may follow. */
-	if ((r.pos + 7) / 8 != len || get_bits(&r, (8 - r.pos % 8) % 8) != 0 || r.bad)
+	pad = *r;
+	if ((r->pos + 7) / 8 != len || get_bits(&pad, (8 - pad.pos % 8) % 8) != 0 || pad.bad)
 		return -EBADMSG;
-	if (n)
-		memcpy(out, pts, n * sizeof(*pts));
 	return (int)n;
+}
+
+/* A resume's state: the coder and the bit the last point ends at. */
+struct resume_state {
+	struct coder c;
+	size_t pos;
+};
+
+_Static_assert(sizeof(struct resume_state) <= sizeof(((struct mlfs_mblock_resume *)0)->state),
+	       "a resume holds the coder");
+
+int mlfs_mblock_append(uint8_t *blk, size_t len, size_t cap, const struct mlfs_point *p, size_t n,
+		       size_t *ret_taken, struct mlfs_mblock_resume *resume)
+{
+	struct coder c = CODER_INIT, before;
+	struct bitw w = {.out = blk, .cap = cap}, wbefore;
+	struct resume_state rs;
+	struct bitr r;
+	size_t i;
+	int rc;
+
+	if (len > cap)
+		return -EINVAL;
+	if (len == 0) {
+		if (cap < MBLOCK_HEADER)
+			return -ENOBUFS;
+		put_bits(&w, MBLOCK_VERSION, 8);
+		put_bits(&w, 0, 16);
+	} else {
+		if (resume && resume->len == len) {
+			memcpy(&rs, resume->state, sizeof(rs));
+			c = rs.c;
+			r.pos = rs.pos;
+		} else {
+			rc = block_scan(blk, len, &c, &r, NULL, 0);
+			if (rc < 0)
+				return rc;
+		}
+		/* Go on from the last point's last bit: the padding is dropped. */
+		w.len = r.pos / 8;
+		w.nacc = r.pos % 8;
+		w.acc = w.nacc ? blk[w.len] >> (8 - w.nacc) : 0;
+	}
+	for (i = 0; i < n && c.n < MLFS_MBLOCK_POINTS; i++) {
+		before = c;
+		wbefore = w;
+		point_put(&w, &c, &p[i]);
+		/* What did not fit is taken back; the bytes it wrote lie past the end. */
+		if (w.len + (w.nacc != 0) > cap) {
+			c = before;
+			w = wbefore;
+			break;
+		}
+	}
+	if (resume) {
+		memset(&rs, 0, sizeof(rs));
+		rs.c = c;
+		rs.pos = w.len * 8 + w.nacc;
+		memcpy(resume->state, &rs, sizeof(rs));
+	}
+	put_flush(&w);
+	blk[1] = (uint8_t)(c.n & 0xff);
+	blk[2] = (uint8_t)(c.n >> 8);
+	if (resume)
+		resume->len = w.len;
+	*ret_taken = i;
+	return (int)w.len;
+}
+
+int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t cap)
+{
+	size_t taken;
+	int len;
+
+	if (n > MLFS_MBLOCK_POINTS)
+		return -EINVAL;
+	/* Below the bound, count first, so that out is untouched unless it all fits. */
+	if (cap < mlfs_mblock_bound(n)) {
+		struct coder c = CODER_INIT;
+		struct bitw w = {.out = NULL, .cap = 0};
+
+		put_bits(&w, 0, 8 * MBLOCK_HEADER);
+		for (size_t i = 0; i < n; i++)
+			point_put(&w, &c, &p[i]);
+		put_flush(&w);
+		if (w.len > cap)
+			return -ENOBUFS;
+	}
+	len = mlfs_mblock_append(out, 0, cap, p, n, &taken, NULL);
+	/* The bound or the count was wrong if it did not all fit. */
+	if (len >= 0 && taken != n)
+		return -ENOBUFS;
+	return len;
+}
+
+int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, size_t cap)
+{
+	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
+	struct coder c = CODER_INIT;
+	struct bitr r;
+	int n;
+
+	n = block_scan(in, len, &c, &r, pts, cap);
+	if (n > 0)
+		memcpy(out, pts, n * sizeof(*pts));
+	return n;
+}
+
+int mlfs_mblock_count(const uint8_t *in, size_t len)
+{
+	size_t n;
+
+	if (len < MBLOCK_HEADER || in[0] != MBLOCK_VERSION)
+		return -EBADMSG;
+	n = in[1] | (size_t)in[2] << 8;
+	return n > MLFS_MBLOCK_POINTS ? -EBADMSG : (int)n;
 }

@@ -23,8 +23,11 @@
  * Blocks: mlfs_mblock_encode() packs up to MLFS_MBLOCK_POINTS points into a
  * self-describing byte string (first byte: encoding version) and
  * mlfs_mblock_decode() unpacks it bit-exactly (NaN payloads, -0.0 included).
- * Neither allocates; the caller owns every buffer, and neither writes to it
- * on failure.
+ * mlfs_mblock_append() adds points to a block already made for as long as
+ * they fit a byte budget, which is how the index cuts blocks to fill its
+ * pages (series.c); the result is the block mlfs_mblock_encode() would make
+ * of all its points.  None of them allocates; the caller owns every buffer.
+ * Encoding and decoding write nothing on failure.
  */
 #ifndef MLFS_METRIC_H
 #define MLFS_METRIC_H
@@ -47,8 +50,11 @@ enum mlfs_point_form {
 /* Longest line mlfs_point_format() can produce, with its '\n' and a NUL. */
 #define MLFS_POINT_LINE_MAX 80
 
-/* Most points in one block. */
-#define MLFS_MBLOCK_POINTS 256
+/*
+ * Most points in one block.  Blocks are cut by size first (series.c); this
+ * bounds the points a reader decodes at once for very cheap series.
+ */
+#define MLFS_MBLOCK_POINTS 2048
 
 /*
  * Parse one line of len bytes (without its '\n').  Fills the fields the line
@@ -71,5 +77,35 @@ int mlfs_mblock_encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_
 
 /* Decode into out (cap points); returns the count, -EBADMSG if damaged, -ENOBUFS. */
 int mlfs_mblock_decode(const uint8_t *in, size_t len, struct mlfs_point *out, size_t cap);
+
+/*
+ * What mlfs_mblock_append() knows at the end of a block it made or decoded,
+ * so that the next append to the same bytes need not decode them again.
+ * Opaque; len 0 (MLFS_MBLOCK_RESUME_INIT) holds nothing.
+ */
+struct mlfs_mblock_resume {
+	size_t len; /* of the block it was taken at */
+	uint64_t state[24];
+};
+
+#define MLFS_MBLOCK_RESUME_INIT {.len = 0}
+
+/*
+ * Append to the block blk[0..len) (len 0: start a new one) the first of
+ * p[0..n) for as long as the block stays within cap bytes and
+ * MLFS_MBLOCK_POINTS points.  Returns the block's new length and sets
+ * *ret_taken to the points taken (0 when not one more fits).  May write
+ * anywhere in blk[0..cap); on failure blk is as it was.  -EBADMSG if blk is
+ * damaged, -EINVAL if len > cap, -ENOBUFS if cap cannot hold an empty block.
+ *
+ * resume may be NULL.  If its len is this len (> 0), the caller vouches
+ * that it was filled at exactly these bytes, and blk is not decoded; on
+ * success it is filled at the new end.
+ */
+int mlfs_mblock_append(uint8_t *blk, size_t len, size_t cap, const struct mlfs_point *p, size_t n,
+		       size_t *ret_taken, struct mlfs_mblock_resume *resume);
+
+/* The count of points a block's header gives, without decoding; -EBADMSG. */
+int mlfs_mblock_count(const uint8_t *in, size_t len);
 
 #endif

@@ -1,11 +1,60 @@
-/* series.c - see series.h. */
+/*
+ * series.c - see series.h.
+ *
+ * Layout of a metric in the index, and what every change keeps true:
+ *
+ * 1. Its points are, in order, those of its blocks in the mblock database
+ *    (keys ino . byte offset, in key order) and then the inode's raw points
+ *    (fewer than MLFS_RAW_POINTS).  Nothing else holds a point.
+ * 2. A block's key is the byte offset of its first line in the metric's
+ *    rendering; each block starts where the one before ends (its offset
+ *    plus its header's text_bytes), the first at 0, and the raw points at
+ *    st_size - raw_bytes.  So a read at any offset is one cursor seek to the
+ *    last key at or before it, and st_size is exact.
+ * 3. A block record is struct mlfs_mblock_hdr (npoints, text_bytes: both
+ *    what its points decode and render to) and then the codec's bytes, at
+ *    most block_budget() of them: the hdr and the bytes fill at most one
+ *    LMDB page less its page header.  Such a record, once past LMDB's node
+ *    limit (half a page), is one overflow page of its own, so the blocks of
+ *    a long metric fill whole pages instead of leaf pages left half full by
+ *    splits; only a 34-byte node per block stays in a leaf.
+ * 4. Blocks are cut by size: a seal first appends to the metric's last
+ *    block (tail_off, tail_n in the inode) as long as the budget allows,
+ *    then starts new ones.  Every block but the last is full: the next
+ *    point would not have fit, or it has MLFS_MBLOCK_POINTS points.  (A
+ *    record with more bytes than the budget, from a store made on a
+ *    machine with larger pages, is never appended to: the seal starts a
+ *    new block after it.)
+ * 5. The tail cache and the read cache (below) hold copies of block
+ *    records with what is known of them (the codec's state at the end;
+ *    where a read stopped); an entry is used only for a record byte for
+ *    byte the same as its copy at the same key, so it is never stale,
+ *    whatever was committed, aborted or deleted since.
+ * 6. Reading drops from the daemon's mapping the pages of each record once
+ *    it is decoded (MADV_DONTNEED on LMDB's read-only map: the pages stay
+ *    in the page cache and the file), so a reader's resident size does not
+ *    grow with the length of what it reads.
+ */
 #include "series.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "metric.h"
+
+/* LMDB's page header (PAGEHDRSZ), which an overflow page starts with. */
+#define LMDB_PAGE_HEADER 16
+
+/*
+ * The largest block record this module writes, header included: a 4 KiB
+ * page.  NEEDSWORK: with larger pages (64 KiB on some machines) blocks stay
+ * 4 KiB records inside leaf pages, which splits may leave half full.
+ */
+#define BLOCK_RECORD_MAX (4096 - LMDB_PAGE_HEADER)
 
 struct parsed {
 	struct mlfs_point p;
@@ -58,82 +107,168 @@ static void block_key(uint8_t kb[16], uint64_t ino, uint64_t off)
 	mlfs_be64_put(kb + 8, off);
 }
 
-static int block_load(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint64_t off,
-		      struct mlfs_point *pts, struct mlfs_mblock_hdr *ret_hdr)
+/* Bytes of codec output a block may have: its record fills one page (invariant 3). */
+static size_t block_budget(struct mlfs_index *idx)
 {
-	uint8_t kb[16];
-	MDB_val k = { 16, kb }, v;
-	struct mlfs_mblock_hdr h;
-	int rc, n;
+	MDB_stat st;
+	size_t rec = BLOCK_RECORD_MAX;
 
-	block_key(kb, ino, off);
-	rc = mdb_get(txn, idx->mblock, &k, &v);
-	if (rc)
-		return mlfs_mdb_err(rc);
-	if (v.mv_size < sizeof(h))
-		return MLFS_E_CORRUPT;
-	memcpy(&h, v.mv_data, sizeof(h));
-	n = mlfs_mblock_decode((const uint8_t *)v.mv_data + sizeof(h), v.mv_size - sizeof(h), pts,
-			       MLFS_MBLOCK_POINTS);
-	if (n < 0 || (uint32_t)n != h.npoints)
-		return MLFS_E_CORRUPT;
-	*ret_hdr = h;
-	return n;
+	if (mdb_env_stat(idx->env, &st) == 0 && st.ms_psize - LMDB_PAGE_HEADER < rec)
+		rec = st.ms_psize - LMDB_PAGE_HEADER;
+	return rec - sizeof(struct mlfs_mblock_hdr);
+}
+
+/*
+ * The tail cache: the last blocks sealed, each with what the codec knew at
+ * its end, so that the next seal of the same metric goes on without
+ * decoding its last block (appends of one point seal every
+ * MLFS_RAW_POINTS points, and a full block is hundreds of points).
+ * Entries are keyed by index, metric and offset, and used only when the
+ * record's bytes are the copy's (invariant 5).
+ */
+#define TAIL_CACHE 8
+
+struct tail_entry {
+	const struct mlfs_index *idx;
+	uint64_t ino, off;
+	size_t len;
+	uint8_t bytes[BLOCK_RECORD_MAX];
+	struct mlfs_mblock_resume resume;
+	unsigned long used;
+};
+
+static pthread_mutex_t tail_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tail_entry tail_cache[TAIL_CACHE]; /* protected by tail_lock */
+static unsigned long tail_clock;		 /* protected by tail_lock */
+
+/* Fill *ret with what the cache knows of the block bytes[0..len), or leave it empty. */
+static void tail_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
+			const uint8_t *bytes, size_t len, struct mlfs_mblock_resume *ret)
+{
+	pthread_mutex_lock(&tail_lock);
+	for (int i = 0; i < TAIL_CACHE; i++) {
+		struct tail_entry *e = &tail_cache[i];
+
+		if (e->idx == idx && e->ino == ino && e->off == off && e->len == len &&
+		    e->resume.len == len && !memcmp(e->bytes, bytes, len)) {
+			*ret = e->resume;
+			e->used = ++tail_clock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tail_lock);
+}
+
+/* Remember the block bytes[0..len) of metric ino at off, and the codec's state at its end. */
+static void tail_remember(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
+			  const uint8_t *bytes, size_t len, const struct mlfs_mblock_resume *resume)
+{
+	struct tail_entry *e = &tail_cache[0];
+
+	if (len > sizeof(e->bytes) || resume->len != len)
+		return;
+	pthread_mutex_lock(&tail_lock);
+	for (int i = 0; i < TAIL_CACHE; i++) {
+		if (tail_cache[i].idx == idx && tail_cache[i].ino == ino) {
+			e = &tail_cache[i];
+			break;
+		}
+		if (tail_cache[i].used < e->used)
+			e = &tail_cache[i];
+	}
+	e->idx = idx;
+	e->ino = ino;
+	e->off = off;
+	e->len = len;
+	memcpy(e->bytes, bytes, len);
+	e->resume = *resume;
+	e->used = ++tail_clock;
+	pthread_mutex_unlock(&tail_lock);
 }
 
 static int block_store(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint64_t off,
-		       const struct mlfs_point *pts, uint32_t n, uint32_t text_bytes)
+		       uint8_t *rec, size_t len)
 {
-	uint8_t kb[16], buf[sizeof(struct mlfs_mblock_hdr) + 16384];
-	struct mlfs_mblock_hdr h = { n, text_bytes };
-	MDB_val k = { 16, kb }, v;
-	int len;
+	uint8_t kb[16];
+	MDB_val k = { 16, kb }, v = { len, rec };
 
-	_Static_assert(sizeof(buf) >= 8 + 256 * 40, "a block fits its buffer");
-	len = mlfs_mblock_encode(pts, n, buf + sizeof(h), sizeof(buf) - sizeof(h));
-	if (len < 0)
-		return len;
-	memcpy(buf, &h, sizeof(h));
 	block_key(kb, ino, off);
-	v.mv_size = sizeof(h) + len;
-	v.mv_data = buf;
 	return mlfs_mdb_err(mdb_put(txn, idx->mblock, &k, &v, 0));
 }
 
-/* Move pts (n of them, the metric's newest, starting at byte off) into blocks. */
+/*
+ * Move pts (n of them, the metric's newest, starting at byte off) into
+ * blocks: the last block first, while it has room, then new ones.
+ */
 static int seal(MDB_txn *txn, struct mlfs_index *idx, struct mlfs_inode *in,
 		const struct mlfs_point *pts, size_t n, uint64_t off)
 {
-	struct mlfs_point block[MLFS_MBLOCK_POINTS];
+	uint8_t rec[BLOCK_RECORD_MAX], kb[16];
+	struct mlfs_mblock_resume resume = MLFS_MBLOCK_RESUME_INIT;
 	struct mlfs_mblock_hdr h = { 0, 0 };
 	char line[MLFS_POINT_LINE_MAX];
+	size_t budget = block_budget(idx), len = 0, i = 0, taken;
 	uint64_t key = off;
 	int r;
 
-	/* Fill up the last block first, if it has room. */
+	/* Go on with the last block unless it is full. */
 	if (in->u.metric.npoints > n && in->u.metric.tail_n < MLFS_MBLOCK_POINTS) {
-		r = block_load(txn, idx, in->ino, in->u.metric.tail_off, block, &h);
-		if (r < 0)
-			return r;
-		key = in->u.metric.tail_off;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int llen = mlfs_point_format(&pts[i], line);
+		MDB_val k = { 16, kb }, v;
 
-		if (h.npoints == MLFS_MBLOCK_POINTS) {
-			r = block_store(txn, idx, in->ino, key, block, h.npoints, h.text_bytes);
-			if (r)
-				return r;
-			key = off;
+		block_key(kb, in->ino, in->u.metric.tail_off);
+		r = mdb_get(txn, idx->mblock, &k, &v);
+		if (r)
+			return mlfs_mdb_err(r);
+		if (v.mv_size < sizeof(h))
+			return MLFS_E_CORRUPT;
+		memcpy(&h, v.mv_data, sizeof(h));
+		if (mlfs_mblock_count((const uint8_t *)v.mv_data + sizeof(h),
+				      v.mv_size - sizeof(h)) != (int)h.npoints)
+			return MLFS_E_CORRUPT;
+		if (v.mv_size - sizeof(h) <= budget) {
+			len = v.mv_size - sizeof(h);
+			memcpy(rec + sizeof(h), (const uint8_t *)v.mv_data + sizeof(h), len);
+			key = in->u.metric.tail_off;
+			tail_lookup(idx, in->ino, key, rec + sizeof(h), len, &resume);
+		} else {
 			h.npoints = h.text_bytes = 0;
 		}
-		block[h.npoints++] = pts[i];
-		h.text_bytes += llen;
-		off += llen;
 	}
-	r = block_store(txn, idx, in->ino, key, block, h.npoints, h.text_bytes);
+	for (;;) {
+		r = mlfs_mblock_append(rec + sizeof(h), len, budget, pts + i, n - i, &taken,
+				       &resume);
+		if (r < 0)
+			return r == -EBADMSG ? MLFS_E_CORRUPT : r;
+		/* A budget holds the worst point (mlfs_mblock_bound(1)): a new block takes one. */
+		if (taken == 0 && h.npoints == 0)
+			return -ENOBUFS;
+		len = (size_t)r;
+		for (size_t j = i; j < i + taken; j++) {
+			int llen = mlfs_point_format(&pts[j], line);
+
+			h.npoints++;
+			h.text_bytes += llen;
+			off += llen;
+		}
+		i += taken;
+		if (i == n)
+			break;
+		/* Full: store it (unless it was a full last block) and start the next one. */
+		if (taken) {
+			memcpy(rec, &h, sizeof(h));
+			r = block_store(txn, idx, in->ino, key, rec, sizeof(h) + len);
+			if (r)
+				return r;
+		}
+		key = off;
+		len = 0;
+		h.npoints = h.text_bytes = 0;
+	}
+	memcpy(rec, &h, sizeof(h));
+	r = block_store(txn, idx, in->ino, key, rec, sizeof(h) + len);
 	if (r)
 		return r;
+	tail_remember(idx, in->ino, key, rec + sizeof(h), len, &resume);
 	in->u.metric.tail_off = key;
 	in->u.metric.tail_n = h.npoints;
 	return 0;
@@ -215,18 +350,105 @@ fail:
 	return r;
 }
 
-/* Copy the part of pts' rendering (starting at byte boff) that falls in [off + *done, off + len). */
-static uint64_t render(const struct mlfs_point *pts, int n, uint64_t boff, uint64_t off,
-		       char *buf, size_t len, size_t *done)
+/*
+ * Reading a record maps its pages into this process, and the kernel maps
+ * the pages around a faulting one too (fault-around: up to fault_around_bytes,
+ * 64 KiB by default, aligned) if they are in the page cache.  Dropping only
+ * the record's own pages would leave those, and a long read would end up
+ * with most of the file resident; so drop the aligned windows around the
+ * record and around its key (its leaf page), clamped to LMDB's map.
+ */
+#define FAULT_AROUND ((uintptr_t)64 << 10)
+
+/*
+ * LMDB's page header (MDB_page, the same in every 0.9 release): the page
+ * number in its first 8 bytes, the flags at byte 10; page 0 is a meta page.
+ */
+#if MDB_VERSION_MAJOR != 0 || MDB_VERSION_MINOR != 9
+#error "drop_pages() reads LMDB 0.9's page header"
+#endif
+#define LMDB_P_LEAF 0x02
+#define LMDB_P_OVERFLOW 0x04
+#define LMDB_P_META 0x08
+
+struct mapinfo {
+	uintptr_t psize;   /* LMDB's page size, when it is the system's; else 0 */
+	uintptr_t mapsize; /* of LMDB's map */
+};
+
+static void mapinfo_get(struct mlfs_index *idx, struct mapinfo *mi)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	mi->psize = mi->mapsize = 0;
+	if (mdb_env_stat(idx->env, &st) || mdb_env_info(idx->env, &info))
+		return;
+	if (st.ms_psize == (unsigned)sysconf(_SC_PAGESIZE) && !(st.ms_psize & (st.ms_psize - 1))) {
+		mi->psize = st.ms_psize;
+		mi->mapsize = info.me_mapsize;
+	}
+}
+
+/*
+ * Unmap from this process the windows around p[0..len), which lies in an
+ * LMDB page of a read-only transaction's map (invariant 6).  Only there:
+ * a write transaction's records may be in its own malloc'd dirty pages,
+ * which MADV_DONTNEED would zero.  On the read-only shared map it only
+ * drops page table entries: the next access maps the page again from the
+ * page cache.  The map's start is found from the page's own number.
+ */
+static void drop_pages(const struct mapinfo *mi, const void *p, size_t len)
+{
+	uintptr_t page, base, from, to;
+	uint64_t pgno;
+	uint16_t flags;
+
+	if (!mi->psize)
+		return;
+	page = (uintptr_t)p & ~(mi->psize - 1);
+	memcpy(&pgno, (const void *)page, sizeof(pgno));
+	memcpy(&flags, (const void *)(page + 10), sizeof(flags));
+	if (!(flags & (LMDB_P_LEAF | LMDB_P_OVERFLOW)) || pgno >= mi->mapsize / mi->psize ||
+	    pgno * mi->psize > page)
+		return;
+	base = page - pgno * mi->psize;
+	memcpy(&pgno, (const void *)base, sizeof(pgno));
+	memcpy(&flags, (const void *)(base + 10), sizeof(flags));
+	if (pgno != 0 || !(flags & LMDB_P_META))
+		return;
+	from = (uintptr_t)p & ~(FAULT_AROUND - 1);
+	to = ((uintptr_t)p + len + FAULT_AROUND - 1) & ~(FAULT_AROUND - 1);
+	if (from < base)
+		from = base;
+	if (to > base + mi->mapsize)
+		to = base + mi->mapsize;
+	madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
+/* Where a rendering is at: point i starts at byte at of the metric. */
+struct place {
+	int i;
+	uint64_t at;
+};
+
+/*
+ * Copy the part of the rendering of pts[p->i..n) (point p->i starting at
+ * byte p->at) that falls in [off + *done, off + len).  Leaves *p at the
+ * point it stopped in, or at n and the end.
+ */
+static void render(const struct mlfs_point *pts, int n, struct place *p, uint64_t off,
+		   char *buf, size_t len, size_t *done)
 {
 	char line[MLFS_POINT_LINE_MAX];
+	uint64_t at = p->at;
+	int i;
 
-	for (int i = 0; i < n && *done < len; i++) {
+	for (i = p->i; i < n; i++) {
 		int llen = mlfs_point_format(&pts[i], line);
-		uint64_t lend = boff + llen;
 
-		if (lend > off + *done) {
-			size_t from = off + *done - boff;
+		if (at + llen > off + *done) {
+			size_t from = off + *done - at;
 			size_t take = llen - from;
 
 			if (take > len - *done)
@@ -234,9 +456,79 @@ static uint64_t render(const struct mlfs_point *pts, int n, uint64_t boff, uint6
 			memcpy(buf + *done, line + from, take);
 			*done += take;
 		}
-		boff = lend;
+		if (*done == len)
+			break;
+		at += llen;
 	}
-	return boff;
+	p->i = i;
+	p->at = at;
+}
+
+/*
+ * The read cache: where the last reads of a few blocks stopped, so that the
+ * next read, which the kernel's readahead makes at the next offset, starts
+ * rendering there instead of formatting every line before it (a block is
+ * hundreds of lines, a read request a few thousand).  As the tail cache, an
+ * entry holds a copy of its record and is used only for the same bytes at
+ * the same key, whose rendering is a pure function of both: never stale.
+ */
+#define READ_CACHE 8
+
+struct read_entry {
+	const struct mlfs_index *idx;
+	uint64_t ino, key;
+	size_t len;
+	uint8_t bytes[BLOCK_RECORD_MAX];
+	struct place at;
+	unsigned long used;
+};
+
+static pthread_mutex_t read_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct read_entry read_cache[READ_CACHE]; /* protected by read_lock */
+static unsigned long read_clock;		 /* protected by read_lock */
+
+/* Move *p on to where a read of the block rec[0..len) at key stopped, if that is not past off. */
+static void read_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t key,
+			const void *rec, size_t len, uint64_t off, struct place *p)
+{
+	pthread_mutex_lock(&read_lock);
+	for (int i = 0; i < READ_CACHE; i++) {
+		struct read_entry *e = &read_cache[i];
+
+		if (e->idx == idx && e->ino == ino && e->key == key && e->len == len &&
+		    e->at.at <= off && !memcmp(e->bytes, rec, len)) {
+			*p = e->at;
+			e->used = ++read_clock;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&read_lock);
+}
+
+static void read_remember(const struct mlfs_index *idx, uint64_t ino, uint64_t key,
+			  const void *rec, size_t len, const struct place *p)
+{
+	struct read_entry *e = &read_cache[0];
+
+	if (len > sizeof(e->bytes))
+		return;
+	pthread_mutex_lock(&read_lock);
+	for (int i = 0; i < READ_CACHE; i++) {
+		if (read_cache[i].idx == idx && read_cache[i].ino == ino) {
+			e = &read_cache[i];
+			break;
+		}
+		if (read_cache[i].used < e->used)
+			e = &read_cache[i];
+	}
+	e->idx = idx;
+	e->ino = ino;
+	e->key = key;
+	e->len = len;
+	memcpy(e->bytes, rec, len);
+	e->at = *p;
+	e->used = ++read_clock;
+	pthread_mutex_unlock(&read_lock);
 }
 
 int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf, size_t len)
@@ -244,6 +536,8 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
 	struct mlfs_mblock_hdr h;
 	struct mlfs_inode in;
+	struct mapinfo mi;
+	struct place pl;
 	const char *payload;
 	uint8_t kb[16];
 	MDB_val k = { 16, kb }, v;
@@ -266,6 +560,7 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			r = mlfs_mdb_err(rc);
 			goto out;
 		}
+		mapinfo_get(s->idx, &mi);
 		/* The block holding off is the last one that starts at or before it. */
 		block_key(kb, ino, off);
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -285,8 +580,17 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 				r = MLFS_E_CORRUPT;
 				goto out;
 			}
-			render(pts, n, mlfs_be64_get((uint8_t *)k.mv_data + 8), off, buf, len,
-			       &done);
+			pl.i = 0;
+			pl.at = mlfs_be64_get((uint8_t *)k.mv_data + 8);
+			if (off + done > pl.at)
+				read_lookup(s->idx, ino, pl.at, v.mv_data, v.mv_size, off + done,
+					    &pl);
+			render(pts, n, &pl, off, buf, len, &done);
+			if (pl.i < n)
+				read_remember(s->idx, ino, mlfs_be64_get((uint8_t *)k.mv_data + 8),
+					      v.mv_data, v.mv_size, &pl);
+			drop_pages(&mi, v.mv_data, v.mv_size);
+			drop_pages(&mi, k.mv_data, k.mv_size);
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
 		if (rc && rc != MDB_NOTFOUND) {
@@ -303,7 +607,9 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			goto out;
 		}
 		memcpy(raw, payload, in.payload_len);
-		render(raw, (int)nraw, raw_off, off, buf, len, &done);
+		pl.i = 0;
+		pl.at = raw_off;
+		render(raw, (int)nraw, &pl, off, buf, len, &done);
 	}
 out:
 	if (cur)

@@ -4,10 +4,12 @@
  * A metric is an append-only series.  Its newest points (fewer than
  * MLFS_RAW_POINTS) wait raw in the inode's payload, so an append of one
  * point rewrites one small record and encodes nothing; when they are that
- * many they move into the mblock database, into blocks of up to
- * MLFS_MBLOCK_POINTS encoded points, each keyed by the byte offset of its
- * first line in the metric's rendering, so a read at any offset finds its
- * block with one cursor seek.  The inode keeps the totals (points, byte
+ * many they move into the mblock database, into blocks of encoded points
+ * cut to fill one LMDB page each (at most MLFS_MBLOCK_POINTS points), each
+ * keyed by the byte offset of its first line in the metric's rendering, so
+ * a read at any offset finds its block with one cursor seek.  A read does
+ * not leave the pages it decoded mapped in the process (series.c lists the
+ * layout's invariants).  The inode keeps the totals (points, byte
  * size, last step, time and value), where the last block starts and how
  * many text bytes the raw points make.
  *

@@ -3,18 +3,48 @@
  * encodes and decodes back to itself; points made from the input encode and
  * decode bit-exactly within mlfs_mblock_bound().
  *
+ * The same points appended in two pieces, and under a budget one byte short
+ * of their block, give exactly the blocks mlfs_mblock_encode() makes of what
+ * was taken.
+ *
  * The input's first byte picks what the rest is: any bytes to decode, raw
  * points, or small deltas that land in the codec's decimal and Rice paths.
  */
 #include "metric.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static struct mlfs_point pts[MLFS_MBLOCK_POINTS], back[MLFS_MBLOCK_POINTS];
-static uint8_t buf[64 * 1024];
+static uint8_t buf[128 * 1024], blk[128 * 1024], want[128 * 1024];
+
+/*
+ * Appending p[0..n) in two pieces under cap, the second decoding the first
+ * or going on from its resume, gives the block encode makes of what it took.
+ */
+static void append_check(size_t n, size_t cut, size_t cap, bool resumed)
+{
+	struct mlfs_mblock_resume resume = MLFS_MBLOCK_RESUME_INIT;
+	size_t t1 = 0, t2 = 0;
+	int len, r;
+
+	len = mlfs_mblock_append(blk, 0, cap, pts, cut, &t1, &resume);
+	if (len >= 0 && t1 == cut)
+		len = mlfs_mblock_append(blk, len, cap, pts + cut, n - cut, &t2,
+					 resumed ? &resume : NULL);
+	if (len < 3 || (size_t)len > cap || t1 + t2 > n) {
+		fprintf(stderr, "fuzz_mblock: appending %zu points under %zu gave %d\n", n, cap, len);
+		abort();
+	}
+	r = mlfs_mblock_encode(pts, t1 + t2, want, sizeof(want));
+	if (r != len || memcmp(want, blk, len) != 0) {
+		fprintf(stderr, "fuzz_mblock: appended block of %zu points differs\n", t1 + t2);
+		abort();
+	}
+}
 
 static void round_trip(size_t n)
 {
@@ -31,6 +61,10 @@ static void round_trip(size_t n)
 		fprintf(stderr, "fuzz_mblock: %zu points decode as %d others\n", n, r);
 		abort();
 	}
+	append_check(n, n / 2, sizeof(blk), false);
+	append_check(n, n / 2, sizeof(blk), true);
+	if (n)
+		append_check(n, n / 3, len - 1, true);
 	/* One byte short is -ENOBUFS and leaves the buffer alone (checked on small blocks: cheap).
 	 */
 	if (n <= 8) {

@@ -5,6 +5,8 @@
  * file it damages.
  */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,10 +138,28 @@ static int build(struct fixture *x)
 	x->metric = mkfile(x->s, lookup(x->s, x->run, "metrics"), "loss");
 	if (!x->metric)
 		return -1;
-	for (int i = 0; i < 600; i++)
-		bl += snprintf(batch + bl, sizeof(batch) - bl, "%d.5\n", i);
-	if (mlfs_series_append(x->s, &op, x->metric, batch, bl) != 600)
-		return -1;
+	/*
+	 * 600 points that cost the codec about 20 bytes each (jumpy clocks and
+	 * steps, any doubles), so that they take several blocks of a page.
+	 */
+	for (int i = 0, r = 0; i < 600; i++) {
+		uint64_t u = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+		double v;
+
+		u ^= u >> 29;
+		u *= 0xbf58476d1ce4e5b9ull;
+		u ^= u >> 32;
+		memcpy(&v, &u, sizeof(v));
+		if (!isfinite(v))
+			v = (double)i;
+		bl += snprintf(batch + bl, sizeof(batch) - bl, "%" PRIu64 " %.17g %" PRIu64 "\n",
+			       1700000000000 + (u >> 24) % 1000000000, v, (u >> 8) % 1000000000);
+		if (++r == 50) {
+			if (mlfs_series_append(x->s, &op, x->metric, batch, bl) != r)
+				return -1;
+			bl = r = 0;
+		}
+	}
 	return 0;
 }
 

@@ -490,7 +490,7 @@ static size_t encode(const struct mlfs_point *p, size_t n, uint8_t *out, size_t 
 
 static bool round_trip(const struct mlfs_point *p, size_t n)
 {
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	struct mlfs_point out[MLFS_MBLOCK_POINTS];
 	size_t len = encode(p, n, buf, sizeof(buf)), i;
 
@@ -591,7 +591,7 @@ static void test_mblock_round_trip(void)
 static void test_mblock_limits(void)
 {
 	struct mlfs_point p[MLFS_MBLOCK_POINTS + 1], out[MLFS_MBLOCK_POINTS];
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	int len;
 
 	random_points(p, MLFS_MBLOCK_POINTS + 1, 0);
@@ -626,10 +626,77 @@ static void test_mblock_limits(void)
 	CHECK(mlfs_mblock_decode(buf, len, out, 10) == 10);
 }
 
+/*
+ * Appending in pieces under a byte budget, decoding the block each time or
+ * going on from a resume, makes, block by block, exactly what one
+ * mlfs_mblock_encode() of the block's points makes; a block stops only at a
+ * point that does not fit, and never passes the budget.
+ */
+static void test_mblock_append(void)
+{
+	static struct mlfs_point p[2 * MLFS_MBLOCK_POINTS], out[MLFS_MBLOCK_POINTS];
+	static uint8_t blk[128 * 1024], want[128 * 1024];
+	struct mlfs_mblock_resume resume = MLFS_MBLOCK_RESUME_INIT;
+	size_t taken;
+	int iter, r;
+
+	for (iter = 0; iter < 120; iter++) {
+		size_t n = 1 + rng() % (sizeof(p) / sizeof(p[0])), i = 0, start = 0, len = 0;
+		size_t cap = iter % 4 == 0 ? sizeof(blk) : 3 + rng() % 8000;
+		int blocks = 0;
+
+		random_points(p, n, iter % 4);
+		while (i < n) {
+			size_t k = 1 + rng() % (iter % 3 == 0 ? 4 : 300);
+
+			if (k > n - i)
+				k = n - i;
+			/* every other round goes on from the resume instead of decoding */
+			r = mlfs_mblock_append(blk, len, cap, p + i, k, &taken,
+					       iter % 2 ? &resume : NULL);
+			REQUIRE(r >= 3 && (size_t)r <= cap && taken <= k);
+			len = r;
+			i += taken;
+			if (taken == k && i < n)
+				continue;
+			/* The block is done: full, or all points are in. */
+			if (i < n) {
+				CHECK(mlfs_mblock_append(blk, len, cap, p + i, 1, &taken, NULL) == (int)len &&
+				      taken == 0);
+			}
+			if (i - start == 0) {
+				/* Not even one point fits an empty block of this budget. */
+				CHECK(cap < mlfs_mblock_bound(1));
+				break;
+			}
+			r = mlfs_mblock_encode(p + start, i - start, want, sizeof(want));
+			CHECK(r == (int)len && !memcmp(want, blk, len));
+			CHECK(mlfs_mblock_decode(blk, len, out, MLFS_MBLOCK_POINTS) == (int)(i - start));
+			for (size_t j = start; j < i; j++)
+				CHECK(same_point(&p[j], &out[j - start]));
+			start = i;
+			len = 0;
+			blocks++;
+		}
+		CHECK(blocks >= 1 || cap < mlfs_mblock_bound(1));
+	}
+
+	/* A damaged block is refused and left as it was. */
+	random_points(p, 50, 1);
+	r = mlfs_mblock_encode(p, 50, blk, sizeof(blk));
+	REQUIRE(r > 3);
+	memcpy(want, blk, r);
+	CHECK(mlfs_mblock_append(blk, r - 1, sizeof(blk), p, 1, &taken, NULL) == -EBADMSG);
+	CHECK(!memcmp(want, blk, r));
+	CHECK(mlfs_mblock_append(blk, r, r - 1, p, 1, &taken, NULL) == -EINVAL);
+	CHECK(mlfs_mblock_append(blk, 0, 2, p, 1, &taken, NULL) == -ENOBUFS);
+	CHECK(mlfs_mblock_count(blk, r) == 50 && mlfs_mblock_count(blk, 2) == -EBADMSG);
+}
+
 static void test_mblock_damage(void)
 {
 	struct mlfs_point p[MLFS_MBLOCK_POINTS], out[MLFS_MBLOCK_POINTS];
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	int kind, len, i, bad = 0, r;
 
 	for (kind = 0; kind < 5; kind++) {
@@ -705,7 +772,7 @@ static void test_mblock_damage(void)
 /* Bytes per point over whole blocks of n points made by gen. */
 static double bytes_per_point(struct mlfs_point *p, size_t n)
 {
-	static uint8_t buf[16 * 1024];
+	static uint8_t buf[128 * 1024];
 	size_t i, total = 0;
 
 	for (i = 0; i < n; i += MLFS_MBLOCK_POINTS) {
@@ -801,6 +868,7 @@ int main(void)
 	T_RUN(test_parse_format_round_trip);
 	T_RUN(test_mblock_round_trip);
 	T_RUN(test_mblock_limits);
+	T_RUN(test_mblock_append);
 	T_RUN(test_mblock_damage);
 	T_RUN(test_mblock_compression);
 	return T_DONE();

@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,161 @@ static void test_series(void)
 	mlfs_store_free(s);
 }
 
+/* Resident bytes of this process's mappings of the store's index file (smaps). */
+static long index_resident(void)
+{
+	char line[512], path[300];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	long kib, total = 0;
+	bool in_map = false;
+
+	if (!f)
+		return -1;
+	snprintf(path, sizeof(path), "%s/index/data.mdb", dir);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' ') && strchr(line, '/'))
+			in_map = strstr(line, path) != NULL;
+		else if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			in_map = false;
+		else if (in_map && sscanf(line, "Rss: %ld kB", &kib) == 1)
+			total += kib * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
+/*
+ * A long noisy metric (float32 losses at full precision, a jittery clock, as
+ * the bench's): its blocks fill whole pages (series.c, invariant 3), every
+ * block but the last is full (4), any offset reads back byte-exact, and
+ * reading it all leaves few of its pages in this process's resident set (5).
+ */
+static void test_series_pages(void)
+{
+	enum { N = 400000 };
+	struct mlfs_store *s = fresh_store("store", 0);
+	char *want, *got, *batch;
+	uint64_t m, rng = 0x9e3779b97f4a7c15ull, ts = 1700000000000;
+	size_t wlen = 0, blocks = 0, short_blocks = 0, npts = 0;
+	uint8_t kb[16];
+	MDB_val k = { 16, kb }, v;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_stat st;
+	struct stat sb;
+	long peak = 0, opened;
+	double decay = 1;
+	int i = 0;
+
+	REQUIRE(s);
+	/* as the daemon opens it: commits are flushed by mlfs_store_sync() only */
+	mlfs_store_free(s);
+	s = NULL;
+	REQUIRE(mlfs_store_open(dir, MLFS_STORE_DAEMON, &s) == 0);
+	m = mkfile(s, lookup(s, mkdir_in(s, mkdir_in(s, MLFS_ROOT_INO, "e"), "r"), "metrics"), "loss");
+	want = malloc(N * 64);
+	got = malloc(N * 64);
+	batch = malloc(2000 * 64);
+	REQUIRE(m && want && got && batch);
+	mlfs_op_init(&op, 0, 0);
+	while (i < N) {
+		/* batches of 1 to 2000 lines, so that seals take raw points of every count */
+		int k = 1 + (int)((rng >> 40) % (rng >> 37 & 1 ? 2000 : 40)), bl = 0, j;
+
+		for (j = 0; j < k && i < N; j++, i++) {
+			struct mlfs_point p;
+			double noise = -2;
+
+			/* four uniforms make a near-Gaussian noise of deviation 0.1 */
+			for (int u = 0; u < 4; u++) {
+				rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+				noise += (rng >> 11) * 0x1p-53;
+			}
+			decay *= 0.999975;
+			p.ts_ms = (int64_t)ts;
+			p.step = i;
+			p.value = (float)((1.8 * decay + 0.2) * (1 + 0.17 * noise));
+			bl += snprintf(batch + bl, 64, "%" PRIu64 " %.17g %d\n", ts, p.value, i);
+			wlen += mlfs_point_format(&p, want + wlen);
+			ts += 20 + (rng >> 33) % 11;
+		}
+		REQUIRE(mlfs_series_append(s, &op, m, batch, bl) == j);
+	}
+	CHECK(mlfs_getattr(s, m, &sb) == 0 && (size_t)sb.st_size == wlen);
+
+	/* the layout: records of at most a page, every block but the last full */
+	REQUIRE(mlfs_txn_begin(s->idx, false, &txn) == 0);
+	REQUIRE(mdb_stat(txn, s->idx->mblock, &st) == 0);
+	REQUIRE(mdb_cursor_open(txn, s->idx->mblock, &cur) == 0);
+	mlfs_be64_put(kb, m);
+	mlfs_be64_put(kb + 8, 0);
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct mlfs_mblock_hdr h;
+
+		CHECK(v.mv_size <= st.ms_psize - 16);
+		memcpy(&h, v.mv_data, sizeof(h));
+		npts += h.npoints;
+		blocks++;
+		/* the next point (at most mlfs_mblock_bound(1) bytes) did not fit */
+		if (v.mv_size + mlfs_mblock_bound(1) < st.ms_psize - 16)
+			short_blocks++;
+	}
+	mdb_cursor_close(cur);
+	mlfs_txn_abort(txn);
+	CHECK(npts + N % 32 >= N && npts <= N);
+	CHECK(blocks > 400 && short_blocks <= 1);
+	/* pages of every kind for the blocks: about 4.5 bytes a point (256-point blocks took 8) */
+	{
+		double per = (double)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+			     st.ms_psize / N;
+
+		printf("series: %zu blocks, %.2f index bytes/point\n", blocks, per);
+		CHECK(per < 5.0);
+	}
+
+	/* every byte reads back, in one go and at any offset */
+	CHECK(mlfs_series_read(s, m, 0, got, wlen + 100) == (int)wlen);
+	CHECK(!memcmp(got, want, wlen));
+	srand(11);
+	for (int r = 0; r < 200; r++) {
+		size_t off = (size_t)rand() % wlen, len = 1 + rand() % 200000;
+		size_t expect = wlen - off < len ? wlen - off : len;
+
+		CHECK(mlfs_series_read(s, m, off, got, len) == (int)expect &&
+		      !memcmp(got, want + off, expect));
+	}
+
+	/*
+	 * A whole read in 128 KiB calls, on a fresh map, keeps little of the
+	 * index resident at any time: what opening maps, then a few windows of
+	 * fault-around (series.c), not the blocks' 1.7 MiB of pages, which a
+	 * read that did not drop them would end with.
+	 */
+	mlfs_store_free(s);
+	s = NULL;
+	REQUIRE(mlfs_store_open(dir, MLFS_STORE_DAEMON, &s) == 0);
+	opened = index_resident();
+	for (size_t off = 0; off < wlen; off += 128 * 1024) {
+		long res;
+
+		CHECK(mlfs_series_read(s, m, off, got, 128 * 1024) > 0);
+		res = index_resident();
+		CHECK(res >= 0);
+		if (res > peak)
+			peak = res;
+	}
+	printf("series: %ld KiB of the index resident after opening, at most %ld KiB while "
+	       "reading %zu KiB of blocks\n",
+	       opened / 1024, peak / 1024, (size_t)st.ms_overflow_pages * st.ms_psize / 1024);
+	CHECK(st.ms_overflow_pages * st.ms_psize > 1536 * 1024);
+	CHECK(opened >= 0 && peak < opened + 512 * 1024);
+	free(want);
+	free(got);
+	free(batch);
+	mlfs_store_free(s);
+}
+
 static void test_afile(void)
 {
 	struct mlfs_store *s = fresh_store("store", 0);
@@ -371,6 +527,7 @@ int main(void)
 	T_RUN(test_tree_shape);
 	T_RUN(test_values);
 	T_RUN(test_series);
+	T_RUN(test_series_pages);
 	T_RUN(test_afile);
 	T_RUN(test_map_grows);
 	wipe();
