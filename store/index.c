@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "fault.h"
@@ -144,14 +145,96 @@ void mlfs_index_free(struct mlfs_index *idx)
 	free(idx);
 }
 
+/*
+ * Reading a record maps its pages into this process, and the kernel maps
+ * the pages around a faulting one too (fault-around: up to fault_around_bytes,
+ * 64 KiB by default, aligned) if they are in the page cache.  Dropping only
+ * the record's own pages would leave those, and a long read would end up
+ * with most of the file resident; so mlfs_index_drop() drops the aligned
+ * windows around the record, clamped to LMDB's map.
+ */
+#define FAULT_AROUND ((uintptr_t)64 << 10)
+
+/*
+ * LMDB's page header (MDB_page, the same in every 0.9 release): the page
+ * number in its first 8 bytes, the flags at byte 10; page 0 is a meta page.
+ * mdb_env_info() gives the map's address only with MDB_FIXEDMAP, so the
+ * map's start is found from a page's own number.
+ */
+#if MDB_VERSION_MAJOR != 0 || MDB_VERSION_MINOR != 9
+#error "map_of() reads LMDB 0.9's page header"
+#endif
+#define LMDB_P_LEAF 0x02
+#define LMDB_P_OVERFLOW 0x04
+#define LMDB_P_META 0x08
+
+struct map {
+	uintptr_t base, size;
+};
+
+/*
+ * The map that p, a record a read-only transaction returned, lies in: false
+ * when that cannot be told (LMDB's page size is not the system's, or the
+ * page p is in does not lead back to a meta page at its number 0).
+ */
+static bool map_of(struct mlfs_index *idx, const void *p, struct map *m)
+{
+	uintptr_t page, psize;
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t pgno;
+	uint16_t flags;
+
+	if (mdb_env_stat(idx->env, &st) || mdb_env_info(idx->env, &info))
+		return false;
+	psize = st.ms_psize;
+	if (psize != (uintptr_t)sysconf(_SC_PAGESIZE) || (psize & (psize - 1)))
+		return false;
+	page = (uintptr_t)p & ~(psize - 1);
+	memcpy(&pgno, (const void *)page, sizeof(pgno));
+	memcpy(&flags, (const void *)(page + 10), sizeof(flags));
+	if (!(flags & (LMDB_P_LEAF | LMDB_P_OVERFLOW)) || pgno >= info.me_mapsize / psize ||
+	    pgno * psize > page)
+		return false;
+	m->base = page - pgno * psize;
+	m->size = info.me_mapsize;
+	memcpy(&pgno, (const void *)m->base, sizeof(pgno));
+	memcpy(&flags, (const void *)(m->base + 10), sizeof(flags));
+	return pgno == 0 && (flags & LMDB_P_META);
+}
+
+void mlfs_index_drop(struct mlfs_index *idx, const void *p, size_t len)
+{
+	uintptr_t from, to;
+	struct map m;
+
+	if (!map_of(idx, p, &m))
+		return;
+	from = (uintptr_t)p & ~(FAULT_AROUND - 1);
+	to = ((uintptr_t)p + len + FAULT_AROUND - 1) & ~(FAULT_AROUND - 1);
+	if (from < m.base)
+		from = m.base;
+	if (to > m.base + m.size)
+		to = m.base + m.size;
+	madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 void mlfs_index_trim(struct mlfs_index *idx)
 {
-	MDB_envinfo info;
+	MDB_val k, v;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	struct map m;
 
-	pthread_rwlock_rdlock(&idx->resize); /* the map does not move meanwhile */
-	if (mdb_env_info(idx->env, &info) == 0 && info.me_mapaddr)
-		madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
-	pthread_rwlock_unlock(&idx->resize);
+	/* Any record of a read-only transaction tells where the map is. */
+	if (mlfs_txn_begin(idx, false, &txn))
+		return;
+	if (mdb_cursor_open(txn, idx->inode, &cur) == 0) {
+		if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && map_of(idx, v.mv_data, &m))
+			madvise((void *)m.base, m.size, MADV_DONTNEED);
+		mdb_cursor_close(cur);
+	}
+	mlfs_txn_abort(txn); /* the map does not move while it is open */
 }
 
 int mlfs_index_sync(struct mlfs_index *idx)

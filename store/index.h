@@ -200,6 +200,13 @@ void mlfs_index_free(struct mlfs_index *idx);
  * after reading a large part of the index.
  */
 void mlfs_index_trim(struct mlfs_index *idx);
+/*
+ * The same for the pages around p[0..len), a record that a read-only
+ * transaction returned (only there: a write transaction's records may lie in
+ * its own dirty pages, which this would zero).  The transaction still reads
+ * them (they fault back in).
+ */
+void mlfs_index_drop(struct mlfs_index *idx, const void *p, size_t len);
 /* Flush every commit so far to disk (fdatasync). */
 int mlfs_index_sync(struct mlfs_index *idx);
 /* Map an LMDB return code to a negative errno (0 stays 0). */

@@ -31,7 +31,7 @@
  *    byte the same as its copy at the same key, so it is never stale,
  *    whatever was committed, aborted or deleted since.
  * 6. Reading drops from the daemon's mapping the pages of each record once
- *    it is decoded (MADV_DONTNEED on LMDB's read-only map: the pages stay
+ *    it is decoded (mlfs_index_drop: MADV_DONTNEED on LMDB's read-only map; the pages stay
  *    in the page cache and the file), so a reader's resident size does not
  *    grow with the length of what it reads.
  */
@@ -350,82 +350,6 @@ fail:
 	return r;
 }
 
-/*
- * Reading a record maps its pages into this process, and the kernel maps
- * the pages around a faulting one too (fault-around: up to fault_around_bytes,
- * 64 KiB by default, aligned) if they are in the page cache.  Dropping only
- * the record's own pages would leave those, and a long read would end up
- * with most of the file resident; so drop the aligned windows around the
- * record and around its key (its leaf page), clamped to LMDB's map.
- */
-#define FAULT_AROUND ((uintptr_t)64 << 10)
-
-/*
- * LMDB's page header (MDB_page, the same in every 0.9 release): the page
- * number in its first 8 bytes, the flags at byte 10; page 0 is a meta page.
- */
-#if MDB_VERSION_MAJOR != 0 || MDB_VERSION_MINOR != 9
-#error "drop_pages() reads LMDB 0.9's page header"
-#endif
-#define LMDB_P_LEAF 0x02
-#define LMDB_P_OVERFLOW 0x04
-#define LMDB_P_META 0x08
-
-struct mapinfo {
-	uintptr_t psize;   /* LMDB's page size, when it is the system's; else 0 */
-	uintptr_t mapsize; /* of LMDB's map */
-};
-
-static void mapinfo_get(struct mlfs_index *idx, struct mapinfo *mi)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-
-	mi->psize = mi->mapsize = 0;
-	if (mdb_env_stat(idx->env, &st) || mdb_env_info(idx->env, &info))
-		return;
-	if (st.ms_psize == (unsigned)sysconf(_SC_PAGESIZE) && !(st.ms_psize & (st.ms_psize - 1))) {
-		mi->psize = st.ms_psize;
-		mi->mapsize = info.me_mapsize;
-	}
-}
-
-/*
- * Unmap from this process the windows around p[0..len), which lies in an
- * LMDB page of a read-only transaction's map (invariant 6).  Only there:
- * a write transaction's records may be in its own malloc'd dirty pages,
- * which MADV_DONTNEED would zero.  On the read-only shared map it only
- * drops page table entries: the next access maps the page again from the
- * page cache.  The map's start is found from the page's own number.
- */
-static void drop_pages(const struct mapinfo *mi, const void *p, size_t len)
-{
-	uintptr_t page, base, from, to;
-	uint64_t pgno;
-	uint16_t flags;
-
-	if (!mi->psize)
-		return;
-	page = (uintptr_t)p & ~(mi->psize - 1);
-	memcpy(&pgno, (const void *)page, sizeof(pgno));
-	memcpy(&flags, (const void *)(page + 10), sizeof(flags));
-	if (!(flags & (LMDB_P_LEAF | LMDB_P_OVERFLOW)) || pgno >= mi->mapsize / mi->psize ||
-	    pgno * mi->psize > page)
-		return;
-	base = page - pgno * mi->psize;
-	memcpy(&pgno, (const void *)base, sizeof(pgno));
-	memcpy(&flags, (const void *)(base + 10), sizeof(flags));
-	if (pgno != 0 || !(flags & LMDB_P_META))
-		return;
-	from = (uintptr_t)p & ~(FAULT_AROUND - 1);
-	to = ((uintptr_t)p + len + FAULT_AROUND - 1) & ~(FAULT_AROUND - 1);
-	if (from < base)
-		from = base;
-	if (to > base + mi->mapsize)
-		to = base + mi->mapsize;
-	madvise((void *)from, to - from, MADV_DONTNEED);
-}
-
 /* Where a rendering is at: point i starts at byte at of the metric. */
 struct place {
 	int i;
@@ -536,7 +460,6 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 	struct mlfs_point pts[MLFS_MBLOCK_POINTS];
 	struct mlfs_mblock_hdr h;
 	struct mlfs_inode in;
-	struct mapinfo mi;
 	struct place pl;
 	const char *payload;
 	uint8_t kb[16];
@@ -560,7 +483,6 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			r = mlfs_mdb_err(rc);
 			goto out;
 		}
-		mapinfo_get(s->idx, &mi);
 		/* The block holding off is the last one that starts at or before it. */
 		block_key(kb, ino, off);
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -589,8 +511,8 @@ int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf
 			if (pl.i < n)
 				read_remember(s->idx, ino, mlfs_be64_get((uint8_t *)k.mv_data + 8),
 					      v.mv_data, v.mv_size, &pl);
-			drop_pages(&mi, v.mv_data, v.mv_size);
-			drop_pages(&mi, k.mv_data, k.mv_size);
+			mlfs_index_drop(s->idx, v.mv_data, v.mv_size);
+			mlfs_index_drop(s->idx, k.mv_data, k.mv_size);
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
 		if (rc && rc != MDB_NOTFOUND) {
