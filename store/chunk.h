@@ -106,6 +106,13 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
  */
 int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *buf, size_t cap);
 
+/*
+ * Start reading chunk *h's file into the page cache, without waiting
+ * (posix_fadvise WILLNEED), so that a later get finds it there.  A hint:
+ * a chunk that is missing or cannot be opened is left to the get to report.
+ */
+void mlfs_chunk_prefetch(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);
+
 /* 1 if the chunk file exists, 0 if not, -errno on failure to tell. */
 int mlfs_chunk_exists(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);
 
