@@ -215,6 +215,50 @@ static void test_round_trip(void)
 	teardown();
 }
 
+/*
+ * Only a chunk that compression shrinks by 1/8 or more is compressed: a
+ * smooth float32 array (zstd saves 7-10% on it, all in its exponent bytes)
+ * is kept raw, bytes of 64 letters (25% saved) are compressed, and either
+ * reads back whole.
+ */
+static void test_compress_gain(void)
+{
+	static uint8_t in[256 * 1024], out[sizeof(in)];
+	struct mlfs_hash h;
+	size_t stored, flen;
+	uint8_t *file;
+	float *v = (float *)in;
+	double s = 0, c = 1, s2 = 0, c2 = 1;
+
+	REQUIRE(setup() == 0);
+	/* Two slow oscillators (rotations, so no libm), as the bench's float file. */
+	for (size_t i = 0; i < sizeof(in) / sizeof(*v); i++) {
+		s += 1e-3 * c;
+		c -= 1e-3 * s;
+		s2 += 7.7e-3 * c2;
+		c2 -= 7.7e-3 * s2;
+		v[i] = (float)(s + 0.25 * c2 + i * 1e-9);
+	}
+	for (int letters = 0; letters < 2; letters++) {
+		if (letters) {
+			fill_random(in, sizeof(in));
+			for (size_t i = 0; i < sizeof(in); i++)
+				in[i] &= 63;
+		}
+		REQUIRE(put(in, sizeof(in), &h, &stored) == 0);
+		file = read_chunk_file(&h, &flen);
+		REQUIRE(file);
+		CHECK(file[4] == letters); /* 0 = raw, 1 = zstd */
+		if (letters)
+			CHECK(stored < MLFS_CHUNK_HDR + sizeof(in) - sizeof(in) / 8);
+		else
+			CHECK(stored == MLFS_CHUNK_HDR + sizeof(in));
+		CHECK(mlfs_chunk_get(cs, &h, out, sizeof(out)) == (int)sizeof(in));
+		CHECK(!memcmp(in, out, sizeof(in)));
+	}
+	teardown();
+}
+
 static void test_bad_arguments(void)
 {
 	static uint8_t in[MLFS_CHUNK_MAX + 1], out[4096];
@@ -603,6 +647,7 @@ int main(int argc, char **argv)
 	T_RUN(test_hash_names);
 	T_RUN(test_open);
 	T_RUN(test_round_trip);
+	T_RUN(test_compress_gain);
 	T_RUN(test_bad_arguments);
 	T_RUN(test_dedup);
 	T_RUN(test_damage);
