@@ -216,10 +216,10 @@ static void test_round_trip(void)
 }
 
 /*
- * Only a chunk that compression shrinks by 1/8 or more is compressed: a
- * smooth float32 array (zstd saves 7-10% on it, all in its exponent bytes)
- * is kept raw, bytes of 64 letters (25% saved) are compressed, and either
- * reads back whole.
+ * Only a chunk that compression shrinks by a quarter or more is compressed:
+ * a smooth float32 array (zstd saves 5-20% on it, all in its exponent
+ * bytes) is kept raw, bytes of 16 letters (half saved) are compressed, and
+ * either reads back whole.
  */
 static void test_compress_gain(void)
 {
@@ -243,14 +243,14 @@ static void test_compress_gain(void)
 		if (letters) {
 			fill_random(in, sizeof(in));
 			for (size_t i = 0; i < sizeof(in); i++)
-				in[i] &= 63;
+				in[i] &= 15;
 		}
 		REQUIRE(put(in, sizeof(in), &h, &stored) == 0);
 		file = read_chunk_file(&h, &flen);
 		REQUIRE(file);
 		CHECK(file[4] == letters); /* 0 = raw, 1 = zstd */
 		if (letters)
-			CHECK(stored < MLFS_CHUNK_HDR + sizeof(in) - sizeof(in) / 8);
+			CHECK(stored < MLFS_CHUNK_HDR + sizeof(in) - sizeof(in) / 4);
 		else
 			CHECK(stored == MLFS_CHUNK_HDR + sizeof(in));
 		CHECK(mlfs_chunk_get(cs, &h, out, sizeof(out)) == (int)sizeof(in));
