@@ -42,6 +42,9 @@
 #include <zstd.h>
 
 #define ZSTD_LEVEL 1
+/* Read-ahead hints waiting for a thread, and the threads that act on them. */
+#define PREFETCH_QUEUE 64
+#define PREFETCH_THREADS 2
 
 enum chunk_encoding {
 	ENC_RAW = 0,
@@ -77,6 +80,15 @@ struct mlfs_chunkstore {
 	atomic_int poison;   /* 0, or the error of a failed sync: see chunk.h */
 	pthread_mutex_t lock;
 	struct zctx *idle; /* protected by lock */
+	/* Read-ahead hints (mlfs_chunk_prefetch), all protected by pf_lock. */
+	pthread_mutex_t pf_lock;
+	pthread_cond_t pf_wake;
+	struct mlfs_hash pf_q[PREFETCH_QUEUE];
+	size_t pf_head, pf_n;
+	pthread_t pf_thr[PREFETCH_THREADS];
+	int pf_threads; /* started, by the process pf_pid */
+	pid_t pf_pid;
+	bool pf_quit;
 };
 
 /* "hh/<32 hex>": a chunk file's path under STORE/chunks. */
@@ -337,6 +349,8 @@ int mlfs_chunkstore_open(const char *dir, struct mlfs_chunkstore **ret)
 	if (!cs)
 		return -ENOMEM;
 	pthread_mutex_init(&cs->lock, NULL);
+	pthread_mutex_init(&cs->pf_lock, NULL);
+	pthread_cond_init(&cs->pf_wake, NULL);
 	cs->dir_fd = cs->chunks_fd = cs->tmp_fd = -1;
 	cs->dir = strdup(dir);
 	if (!cs->dir) {
@@ -369,6 +383,15 @@ void mlfs_chunkstore_free(struct mlfs_chunkstore *cs)
 
 	if (!cs)
 		return;
+	pthread_mutex_lock(&cs->pf_lock);
+	cs->pf_quit = true;
+	pthread_cond_broadcast(&cs->pf_wake);
+	pthread_mutex_unlock(&cs->pf_lock);
+	/* A forked child has the count but not the threads. */
+	for (int i = 0; i < cs->pf_threads && cs->pf_pid == getpid(); i++)
+		pthread_join(cs->pf_thr[i], NULL);
+	pthread_cond_destroy(&cs->pf_wake);
+	pthread_mutex_destroy(&cs->pf_lock);
 	for (z = cs->idle; z; z = next) {
 		next = z->next;
 		if (z->gc_fd >= 0)
@@ -672,7 +695,15 @@ fail:
 	return r;
 }
 
-void mlfs_chunk_prefetch(struct mlfs_chunkstore *cs, const struct mlfs_hash *h)
+/*
+ * Read-ahead.  Opening a chunk file that is not cached reads its directory
+ * block and its inode, synchronously, before posix_fadvise() can start the
+ * data on its way; so the hints are queued to PREFETCH_THREADS threads of
+ * the store (started at the first hint), which take those waits in
+ * parallel, off the reader's thread.  A hint that finds the queue full is
+ * dropped: the get will read the file itself.
+ */
+static void prefetch_now(struct mlfs_chunkstore *cs, const struct mlfs_hash *h)
 {
 	char rel[REL_LEN];
 	int fd;
@@ -683,6 +714,51 @@ void mlfs_chunk_prefetch(struct mlfs_chunkstore *cs, const struct mlfs_hash *h)
 		return;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
 	close(fd);
+}
+
+static void *prefetch_main(void *arg)
+{
+	struct mlfs_chunkstore *cs = arg;
+	struct mlfs_hash h;
+
+	pthread_mutex_lock(&cs->pf_lock);
+	for (;;) {
+		while (!cs->pf_n && !cs->pf_quit)
+			pthread_cond_wait(&cs->pf_wake, &cs->pf_lock);
+		if (cs->pf_quit)
+			break;
+		h = cs->pf_q[cs->pf_head];
+		cs->pf_head = (cs->pf_head + 1) % PREFETCH_QUEUE;
+		cs->pf_n--;
+		pthread_mutex_unlock(&cs->pf_lock);
+		prefetch_now(cs, &h);
+		pthread_mutex_lock(&cs->pf_lock);
+	}
+	pthread_mutex_unlock(&cs->pf_lock);
+	return NULL;
+}
+
+void mlfs_chunk_prefetch(struct mlfs_chunkstore *cs, const struct mlfs_hash *h)
+{
+	bool inline_ = false;
+
+	pthread_mutex_lock(&cs->pf_lock);
+	if (!cs->pf_threads && !cs->pf_quit) {
+		cs->pf_pid = getpid();
+		while (cs->pf_threads < PREFETCH_THREADS &&
+		       pthread_create(&cs->pf_thr[cs->pf_threads], NULL, prefetch_main, cs) == 0)
+			cs->pf_threads++;
+	}
+	if (!cs->pf_threads || cs->pf_pid != getpid()) {
+		inline_ = true; /* no thread to be had (or a forked child's store) */
+	} else if (cs->pf_n < PREFETCH_QUEUE) {
+		cs->pf_q[(cs->pf_head + cs->pf_n) % PREFETCH_QUEUE] = *h;
+		cs->pf_n++;
+		pthread_cond_signal(&cs->pf_wake);
+	}
+	pthread_mutex_unlock(&cs->pf_lock);
+	if (inline_)
+		prefetch_now(cs, h);
 }
 
 int mlfs_chunk_exists(struct mlfs_chunkstore *cs, const struct mlfs_hash *h)

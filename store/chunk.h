@@ -107,9 +107,10 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
 int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *buf, size_t cap);
 
 /*
- * Start reading chunk *h's file into the page cache, without waiting
- * (posix_fadvise WILLNEED), so that a later get finds it there.  A hint:
- * a chunk that is missing or cannot be opened is left to the get to report.
+ * Start reading chunk *h's file into the page cache, without waiting: a
+ * thread of the store opens it and calls posix_fadvise(WILLNEED), so that
+ * a later get finds it there.  A hint: it may be dropped, and a chunk that
+ * is missing or cannot be opened is left to the get to report.
  */
 void mlfs_chunk_prefetch(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);
 
