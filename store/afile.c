@@ -103,7 +103,7 @@ struct job {
 	size_t len;
 	struct mlfs_extent_rec rec; /* set by the worker */
 	bool pended;                /* the worker committed a pending entry for rec.hash */
-	int r;                      /* the put's result; -ECANCELED: skipped after a failure */
+	int r;                      /* the put's result, or the reaper's (ext_push) */
 };
 
 struct ext {
@@ -461,9 +461,13 @@ static void read_ahead(struct mlfs_afile *f, const struct ext *e)
 		f->ra_next = i + 1;
 	if (f->ra_next < f->n_ext && f->ext[f->ra_next].off >= e->off + READ_AHEAD / 2)
 		return; /* still far enough ahead */
-	for (; f->ra_next < f->n_ext && f->ext[f->ra_next].off < e->off + READ_AHEAD; f->ra_next++) {
-		if (!f->ext[f->ra_next].r.hole)
-			mlfs_chunk_prefetch(f->s->cs, &f->ext[f->ra_next].r.hash);
+	for (; f->ra_next < f->n_ext; f->ra_next++) {
+		const struct ext *n = &f->ext[f->ra_next];
+
+		if (n->off >= e->off + READ_AHEAD)
+			break;
+		if (!n->r.hole)
+			mlfs_chunk_prefetch(f->s->cs, &n->r.hash);
 	}
 }
 

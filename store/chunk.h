@@ -4,8 +4,9 @@
  * A chunk is at most MLFS_CHUNK_MAX bytes of file content, named by the
  * XXH3-128 of those bytes, kept once for the whole store as one file
  * STORE/chunks/<hh>/<32 hex>, zstd-compressed (level 1) when a sample of it
- * shrinks by a quarter or more, raw otherwise (chunk.c says why).  This module is the only place that writes into
- * STORE/chunks; it owns the durability sequence for chunk files.
+ * shrinks by a quarter or more, raw otherwise (chunk.c says why).  This
+ * module is the only place that writes into STORE/chunks; it owns the
+ * durability sequence for chunk files.
  *
  * Chunk file format (all integers little-endian):
  *     bytes 0..3   magic "MLC1"
