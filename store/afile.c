@@ -15,8 +15,9 @@
  *  4. Nothing a handle writes reaches the index before mlfs_afile_commit();
  *     a failure anywhere before its transaction commits leaves the index as
  *     it was, and the handle's view intact, so the call can be retried.
- *  5. A failed chunk put in write() consumes none of the bytes it was
- *     writing: the tail and the chunker state are restored.
+ *  5. A failure in write() itself (no room for a chunk buffer, a put done
+ *     in the caller's thread) consumes none of the bytes it was writing:
+ *     the tail and the chunker state are restored.
  *  6. Before a handle puts a chunk (new or dedup), it has committed
  *     (hash, owner) into the pending database (gc.h, rule 1).  The
  *     transaction that writes its extents deletes every entry the handle
@@ -30,6 +31,20 @@
  *     writer committed in between, those chunks are put again first
  *     (invariant 6 for each) or the commit fails with -EIO when one is gone.
  *     A SCRATCH view has no base: every chunk it commits is put at commit.
+ *  8. The pipeline (below).  In STREAM, the view is the extents, then the
+ *     q_bytes of the chunks handed to the worker and not yet reaped, in
+ *     order, then the tail: [ext_end + q_bytes, size).  Every other use of
+ *     the view (read, truncate, a write not at the end, commit, free) first
+ *     waits for the queue to empty, so it sees invariant 3 as stated.  The
+ *     worker puts each chunk under invariant 6 (pending entry first) and
+ *     never touches the view: the caller's thread reaps finished jobs into
+ *     the extents and the pending list, oldest first.  A failed put stays
+ *     at the head of the queue with its bytes, so the view stays whole; the
+ *     worker stops there.  The first call that finds it returns its error
+ *     (a short count if the write had taken bytes); the call after a failed
+ *     call puts that chunk again in its own thread and the worker goes on.
+ *     So nothing is committed before every chunk of the view is put, and
+ *     invariant 4 holds for the pipeline too.
  *
  * States of a handle:
  *
@@ -46,6 +61,20 @@
  * keeps the whole view in an unlinked O_TMPFILE under STORE/tmp and is
  * chunked again at commit; content-defined cuts make the unchanged parts
  * hash to chunks the store already has.
+ *
+ * The put pipeline.  Hashing, compressing and writing a chunk file cost
+ * several times what copying its bytes does, so a write at the end only
+ * copies into the tail and runs the chunker; each chunk cut is handed to
+ * the handle's worker thread (started at the first cut, ended by
+ * mlfs_afile_free()) by swapping buffers, not copying, and the write goes on
+ * while the worker puts it.  At most PIPE_DEPTH chunks are handed off and
+ * not yet reaped; a write that would cut one more waits, so a handle holds
+ * at most PIPE_DEPTH + 2 chunk buffers (the queue's, the tail, the read
+ * cache) whatever the file's size.  Locks: f->lock is held by the caller for
+ * a whole call; f->plock guards only the queue, and the worker takes
+ * nothing else, so waiting for it under f->lock cannot deadlock.  The
+ * worker commits pending entries in LMDB write transactions of its own, so
+ * no caller may wait for it inside one.
  */
 #include "afile.h"
 
@@ -63,6 +92,19 @@
 
 /* A gap of at least this many bytes becomes a hole extent rather than zeros in a chunk. */
 #define HOLE_MIN MLFS_CDC_MAX
+/* Chunks handed to the worker and not yet reaped (invariant 8). */
+#define PIPE_DEPTH 2
+/* How far ahead of a read the chunk files are asked into the page cache. */
+#define READ_AHEAD (8u * 1024 * 1024)
+
+/* A chunk handed to the worker. */
+struct job {
+	uint8_t *buf; /* MLFS_CHUNK_MAX bytes; the slot keeps it when the job is reaped */
+	size_t len;
+	struct mlfs_extent_rec rec; /* set by the worker */
+	bool pended;                /* the worker committed a pending entry for rec.hash */
+	int r;                      /* the put's result, or the reaper's (ext_push) */
+};
 
 struct ext {
 	uint64_t off;
@@ -96,7 +138,30 @@ struct mlfs_afile {
 	size_t clen;
 	struct mlfs_hash chash;
 	bool cvalid;
+	size_t ra_next; /* first extent not yet asked into the page cache; protected by lock */
+	/* The pipeline (invariant 8).  q_bytes, failed and retry are protected by lock. */
+	uint64_t q_bytes;
+	bool failed; /* the last call returned an error */
+	bool retry;  /* so this call puts a failed chunk again */
+	bool has_worker;
+	pthread_t worker;
+	pthread_mutex_t plock;
+	pthread_cond_t wake; /* for the worker: a job, or quit */
+	pthread_cond_t done; /* for the caller: a job is done */
+	/* Protected by plock: q_n jobs from q_head, of which the first q_done are done. */
+	struct job q[PIPE_DEPTH];
+	size_t q_head, q_n, q_done;
+	bool quit;
+	int perr; /* the error of the job the worker failed: it waits, see pipe_reap() */
+	/* The worker's while a job is queued, the caller's while none is. */
+	struct mlfs_hash plast; /* the last pending entry the worker committed */
+	bool plast_ok;
 };
+
+static int pipe_wait(struct mlfs_afile *f, size_t max);
+static void pipe_stop(struct mlfs_afile *f);
+static void call_begin(struct mlfs_afile *f);
+static int call_end(struct mlfs_afile *f, int r);
 
 static int ext_push(struct ext **v, size_t *n, size_t *cap, uint64_t off,
 		    const struct mlfs_extent_rec *r)
@@ -157,8 +222,11 @@ static void pend_key(const struct mlfs_afile *f, const struct mlfs_hash *h, uint
 	mlfs_be64_put(kb + 16, f->owner);
 }
 
-/* Commit (*h, owner) into the pending database before *h is put (invariant 6). */
-static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
+/*
+ * Commit (*h, owner) into the pending database.  Touches nothing of the
+ * handle but its constant fields, so the worker calls it without f->lock.
+ */
+static int pend_commit(struct mlfs_afile *f, const struct mlfs_hash *h)
 {
 	uint8_t kb[24];
 	int64_t ms = mlfs_now_ns() / 1000000;
@@ -166,18 +234,6 @@ static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
 	MDB_txn *txn;
 	int r;
 
-	/* A run of one chunk (zeros, say) needs one entry, not one transaction a chunk. */
-	if (f->n_pend && !memcmp(&f->pend[f->n_pend - 1], h, sizeof(*h)))
-		return 0;
-	if (f->n_pend == f->cap_pend) {
-		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
-		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		f->pend = nv;
-		f->cap_pend = nc;
-	}
 	pend_key(f, h, kb);
 	r = mlfs_txn_begin(f->s->idx, true, &txn);
 	if (r)
@@ -192,9 +248,45 @@ static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
 	 * that made it, so it needs no flush, and a long copy must not make the
 	 * syncer flush the whole file system every second.
 	 */
-	r = mlfs_txn_commit(txn);
+	return mlfs_txn_commit(txn);
+}
+
+/* Commit (*h, owner) into the pending database before *h is put (invariant 6). */
+static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
+{
+	int r;
+
+	/* A run of one chunk (zeros, say) needs one entry, not one transaction a chunk. */
+	if (f->n_pend && !memcmp(&f->pend[f->n_pend - 1], h, sizeof(*h)))
+		return 0;
+	if (f->n_pend == f->cap_pend) {
+		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
+		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		f->pend = nv;
+		f->cap_pend = nc;
+	}
+	r = pend_commit(f, h);
 	if (r)
 		return r;
+	f->pend[f->n_pend++] = *h;
+	return 0;
+}
+
+/* Append *h to the handle's list of pending entries (its entry is committed). */
+static int pend_push(struct mlfs_afile *f, const struct mlfs_hash *h)
+{
+	if (f->n_pend == f->cap_pend) {
+		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
+		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		f->pend = nv;
+		f->cap_pend = nc;
+	}
 	f->pend[f->n_pend++] = *h;
 	return 0;
 }
@@ -232,6 +324,9 @@ int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_a
 	f->cdc = MLFS_CDC_INIT;
 	f->owner = mlfs_gc_owner(s);
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->plock, NULL);
+	pthread_cond_init(&f->wake, NULL);
+	pthread_cond_init(&f->done, NULL);
 	r = mlfs_txn_begin(s->idx, false, &txn);
 	if (r)
 		goto fail;
@@ -267,6 +362,7 @@ void mlfs_afile_free(struct mlfs_afile *f)
 
 	if (!f)
 		return;
+	pipe_stop(f);
 	if (f->n_pend) {
 		/* Invariant 6: what no commit took (left behind, gc drops it once we are gone). */
 		r = mlfs_txn_begin(f->s->idx, true, &txn);
@@ -287,6 +383,11 @@ void mlfs_afile_free(struct mlfs_afile *f)
 	free(f->ext);
 	free(f->tail);
 	free(f->cbuf);
+	for (size_t i = 0; i < PIPE_DEPTH; i++)
+		free(f->q[i].buf);
+	pthread_cond_destroy(&f->done);
+	pthread_cond_destroy(&f->wake);
+	pthread_mutex_destroy(&f->plock);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -345,6 +446,31 @@ static size_t find_ext(const struct mlfs_afile *f, uint64_t pos)
 	return lo;
 }
 
+/*
+ * Ask the chunk files of the READ_AHEAD bytes after extent e into the page
+ * cache, each once, so that the disk reads them while the reader is served
+ * from the ones before (a chunk file is a file of its own: the kernel's own
+ * read-ahead stops at its end).  Only a read that reaches past what was
+ * asked asks again, so a sequential read asks about each chunk once.
+ */
+static void read_ahead(struct mlfs_afile *f, const struct ext *e)
+{
+	size_t i = e - f->ext;
+
+	if (f->ra_next <= i || f->ra_next > f->n_ext)
+		f->ra_next = i + 1;
+	if (f->ra_next < f->n_ext && f->ext[f->ra_next].off >= e->off + READ_AHEAD / 2)
+		return; /* still far enough ahead */
+	for (; f->ra_next < f->n_ext; f->ra_next++) {
+		const struct ext *n = &f->ext[f->ra_next];
+
+		if (n->off >= e->off + READ_AHEAD)
+			break;
+		if (!n->r.hole)
+			mlfs_chunk_prefetch(f->s->cs, &n->r.hash);
+	}
+}
+
 /* Read from the extents and the tail (STREAM). */
 static int read_view(struct mlfs_afile *f, uint64_t off, uint8_t *buf, size_t len)
 {
@@ -372,6 +498,7 @@ static int read_view(struct mlfs_afile *f, uint64_t off, uint8_t *buf, size_t le
 			if (e->r.hole) {
 				memset(buf + done, 0, take);
 			} else {
+				read_ahead(f, e);
 				r = load_chunk(f, e);
 				if (r)
 					return r;
@@ -421,17 +548,15 @@ int mlfs_afile_read(struct mlfs_afile *f, uint64_t off, void *buf, size_t len)
 {
 	int r;
 
-	pthread_mutex_lock(&f->lock);
-	if (f->scratch >= 0) {
-		if (off >= f->size)
-			r = 0;
-		else
+	call_begin(f);
+	r = pipe_wait(f, 0);
+	if (r == 0 && f->scratch >= 0) {
+		if (off < f->size)
 			r = pread_all(f->scratch, buf, len < f->size - off ? len : f->size - off, off);
-	} else {
+	} else if (r == 0) {
 		r = read_view(f, off, buf, len);
 	}
-	pthread_mutex_unlock(&f->lock);
-	return r;
+	return call_end(f, r);
 }
 
 /* Store len bytes at buf as a chunk, pending first (invariant 6); *ret gets its extent record. */
@@ -472,6 +597,194 @@ static int emit_tail(struct mlfs_afile *f)
 	return 0;
 }
 
+/* The worker: put each job's chunk, pending entry first (invariants 6 and 8). */
+static void *pipe_worker(void *arg)
+{
+	struct mlfs_afile *f = arg;
+	struct job *j;
+
+	pthread_mutex_lock(&f->plock);
+	for (;;) {
+		/* After a failure it waits until the caller's thread has put that chunk. */
+		while (!f->quit && (f->perr || f->q_done == f->q_n))
+			pthread_cond_wait(&f->wake, &f->plock);
+		if (f->quit)
+			break;
+		j = &f->q[(f->q_head + f->q_done) % PIPE_DEPTH];
+		pthread_mutex_unlock(&f->plock);
+		j->rec = (struct mlfs_extent_rec){ .len = j->len };
+		mlfs_hash_buf(j->buf, j->len, &j->rec.hash);
+		j->r = 0;
+		/* As pend_add: a run of one chunk needs one entry. */
+		if (!f->plast_ok || memcmp(&f->plast, &j->rec.hash, sizeof(f->plast))) {
+			j->r = pend_commit(f, &j->rec.hash);
+			j->pended = j->r == 0;
+			if (j->pended) {
+				f->plast = j->rec.hash;
+				f->plast_ok = true;
+			}
+		}
+		if (j->r == 0)
+			j->r = mlfs_chunk_put(f->s->cs, &j->rec.hash, j->buf, j->len, NULL);
+		pthread_mutex_lock(&f->plock);
+		f->perr = j->r;
+		f->q_done++;
+		pthread_cond_broadcast(&f->done);
+	}
+	pthread_mutex_unlock(&f->plock);
+	return NULL;
+}
+
+/*
+ * Take the jobs the worker has finished into the view, oldest first
+ * (invariant 8).  A failed put stops the reaping: its error is returned,
+ * or, when the previous call on the handle failed (f->retry), the chunk is
+ * put again here and the worker goes on.
+ */
+static int pipe_reap(struct mlfs_afile *f)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&f->plock);
+	while (f->q_done && r == 0) {
+		struct job *j = &f->q[f->q_head];
+
+		/* Whatever becomes of the put, free() must find its pending entry. */
+		if (j->pended) {
+			r = pend_push(f, &j->rec.hash);
+			if (r)
+				break;
+			j->pended = false;
+		}
+		if (j->r && !f->retry) {
+			r = j->r;
+			break;
+		}
+		if (j->r) {
+			/* The worker waits (perr) and touches no job meanwhile. */
+			pthread_mutex_unlock(&f->plock);
+			r = put_chunk(f, j->buf, j->len, &j->rec);
+			pthread_mutex_lock(&f->plock);
+			if (r)
+				break;
+			j->r = 0;
+			f->perr = 0;
+			pthread_cond_signal(&f->wake);
+		}
+		r = ext_push(&f->ext, &f->n_ext, &f->cap_ext, f->ext_end, &j->rec);
+		if (r) {
+			j->r = r; /* put again at the retry: a dedup put, then recorded */
+			break;
+		}
+		f->ext_end += j->len;
+		f->q_bytes -= j->len;
+		f->q_head = (f->q_head + 1) % PIPE_DEPTH;
+		f->q_n--;
+		f->q_done--;
+	}
+	pthread_mutex_unlock(&f->plock);
+	return r;
+}
+
+/*
+ * Reap, and wait until at most max jobs are queued: max = PIPE_DEPTH - 1
+ * makes room for one more, 0 empties the queue.  Returns the error of a
+ * failed put, as pipe_reap().
+ */
+static int pipe_wait(struct mlfs_afile *f, size_t max)
+{
+	for (;;) {
+		size_t n;
+		int r = pipe_reap(f);
+
+		if (r)
+			return r;
+		pthread_mutex_lock(&f->plock);
+		n = f->q_n;
+		while (n > max && f->q_done == 0)
+			pthread_cond_wait(&f->done, &f->plock);
+		pthread_mutex_unlock(&f->plock);
+		if (n <= max)
+			return 0;
+	}
+}
+
+/*
+ * Every public call on a handle runs between these two, under f->lock:
+ * a failed put is reported by the first call that finds it, and put again
+ * by the call after a failed one (invariant 8).
+ */
+static void call_begin(struct mlfs_afile *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->retry = f->failed;
+	f->failed = false;
+}
+
+static int call_end(struct mlfs_afile *f, int r)
+{
+	f->failed = r < 0;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* Hand the tail, a whole chunk, to the worker; there is room (pipe_wait). */
+static int pipe_hand_off(struct mlfs_afile *f)
+{
+	struct job *j;
+	uint8_t *buf;
+
+	if (!f->has_worker) {
+		if (pthread_create(&f->worker, NULL, pipe_worker, f) != 0)
+			return emit_tail(f); /* no thread to be had: put it here */
+		f->has_worker = true;
+	}
+	j = &f->q[(f->q_head + f->q_n) % PIPE_DEPTH];
+	if (!j->buf) {
+		j->buf = malloc(MLFS_CHUNK_MAX);
+		if (!j->buf)
+			return -ENOMEM;
+	}
+	buf = j->buf;
+	j->buf = f->tail;
+	j->len = f->tail_len;
+	j->pended = false;
+	j->r = 0;
+	f->tail = buf;
+	f->q_bytes += f->tail_len;
+	f->tail_len = 0;
+	f->cdc = MLFS_CDC_INIT;
+	pthread_mutex_lock(&f->plock);
+	f->q_n++;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->plock);
+	return 0;
+}
+
+/*
+ * Stop the worker after the job it is on; what is queued is dropped, but
+ * the pending entries it committed go into the handle's list, for free().
+ */
+static void pipe_stop(struct mlfs_afile *f)
+{
+	if (!f->has_worker)
+		return;
+	pthread_mutex_lock(&f->plock);
+	f->quit = true;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->plock);
+	pthread_join(f->worker, NULL);
+	f->has_worker = false;
+	for (size_t k = 0; k < f->q_n; k++) {
+		struct job *j = &f->q[(f->q_head + k) % PIPE_DEPTH];
+
+		if (j->pended && pend_push(f, &j->rec.hash))
+			log_errno(-ENOMEM, "cannot list a pending chunk of artifact #%llu",
+				  (unsigned long long)f->ino);
+	}
+	f->q_n = f->q_done = 0;
+}
+
 /* Append bytes to the view (STREAM); returns how many were taken. */
 static int stream_append(struct mlfs_afile *f, const uint8_t *buf, size_t len)
 {
@@ -484,14 +797,20 @@ static int stream_append(struct mlfs_afile *f, const uint8_t *buf, size_t len)
 			return -ENOMEM;
 	}
 	while (done < len) {
-		struct mlfs_cdc saved = f->cdc;
+		struct mlfs_cdc saved;
 		bool cut = false;
-		size_t n = mlfs_cdc_next(&f->cdc, buf + done, len - done, &cut);
+		size_t n;
 
+		/* Room for the chunk these bytes may end, or the first failed put's error. */
+		r = pipe_wait(f, PIPE_DEPTH - 1);
+		if (r)
+			return done ? (int)done : r;
+		saved = f->cdc;
+		n = mlfs_cdc_next(&f->cdc, buf + done, len - done, &cut);
 		memcpy(f->tail + f->tail_len, buf + done, n);
 		f->tail_len += n;
 		if (cut) {
-			r = emit_tail(f);
+			r = pipe_hand_off(f);
 			if (r) {
 				f->tail_len -= n; /* invariant 5 */
 				f->cdc = saved;
@@ -571,9 +890,15 @@ int mlfs_afile_write(struct mlfs_afile *f, uint64_t off, const void *buf, size_t
 {
 	int r;
 
-	pthread_mutex_lock(&f->lock);
+	call_begin(f);
 	if (f->flags & O_APPEND)
 		off = f->size;
+	/* Only an append in STREAM runs beside the worker (invariant 8). */
+	r = 0;
+	if (f->scratch >= 0 || off != f->size)
+		r = pipe_wait(f, 0);
+	if (r)
+		goto out;
 	if (f->scratch < 0 && off < f->size) {
 		r = materialize(f);
 		if (r)
@@ -599,8 +924,7 @@ int mlfs_afile_write(struct mlfs_afile *f, uint64_t off, const void *buf, size_t
 		f->mtime_ns = mlfs_now_ns();
 	}
 out:
-	pthread_mutex_unlock(&f->lock);
-	return r;
+	return call_end(f, r);
 }
 
 /* Cut the view to size < f->size (STREAM), keeping it in STREAM. */
@@ -650,8 +974,9 @@ int mlfs_afile_truncate(struct mlfs_afile *f, uint64_t size)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&f->lock);
-	if (size == f->size)
+	call_begin(f);
+	r = pipe_wait(f, 0);
+	if (r || size == f->size)
 		goto out;
 	if (f->scratch >= 0) {
 		if (ftruncate(f->scratch, size) < 0)
@@ -668,8 +993,7 @@ int mlfs_afile_truncate(struct mlfs_afile *f, uint64_t size)
 		f->mtime_ns = mlfs_now_ns();
 	}
 out:
-	pthread_mutex_unlock(&f->lock);
-	return r;
+	return call_end(f, r);
 }
 
 /* Chunk the scratch file into a new extent list. */
@@ -791,6 +1115,7 @@ static int commit_view(struct mlfs_afile *f, struct mlfs_op *op, const struct ex
 	if (r)
 		return r;
 	f->n_pend = 0;
+	f->plast_ok = false; /* the worker's last entry is gone with the rest */
 	f->gen = in.gen;
 	f->n_base = f->scratch < 0 ? n : 0;
 	return 0;
@@ -834,8 +1159,10 @@ int mlfs_afile_commit(struct mlfs_afile *f, struct mlfs_op *op)
 	size_t n = 0;
 	int r = 0;
 
-	pthread_mutex_lock(&f->lock);
-	if (!f->dirty)
+	call_begin(f);
+	/* close() and fsync() wait for the pipeline and get its first error. */
+	r = pipe_wait(f, 0);
+	if (r || !f->dirty)
 		goto out;
 	if (f->scratch >= 0) {
 		r = rechunk(f, &v, &n);
@@ -857,8 +1184,13 @@ int mlfs_afile_commit(struct mlfs_afile *f, struct mlfs_op *op)
 	if (r == 0)
 		f->dirty = false;
 out:
-	pthread_mutex_unlock(&f->lock);
-	return r;
+	return call_end(f, r);
+}
+
+int mlfs_afile_settle(struct mlfs_afile *f)
+{
+	call_begin(f);
+	return call_end(f, pipe_wait(f, 0));
 }
 
 int mlfs_afile_truncate_ino(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, uint64_t size)

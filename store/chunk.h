@@ -3,9 +3,10 @@
  *
  * A chunk is at most MLFS_CHUNK_MAX bytes of file content, named by the
  * XXH3-128 of those bytes, kept once for the whole store as one file
- * STORE/chunks/<hh>/<32 hex>, zstd-compressed (level 1) unless compression
- * does not shrink it.  This module is the only place that writes into
- * STORE/chunks; it owns the durability sequence for chunk files.
+ * STORE/chunks/<hh>/<32 hex>, zstd-compressed (level 1) when a sample of it
+ * shrinks by a quarter or more, raw otherwise (chunk.c says why).  This
+ * module is the only place that writes into STORE/chunks; it owns the
+ * durability sequence for chunk files.
  *
  * Chunk file format (all integers little-endian):
  *     bytes 0..3   magic "MLC1"
@@ -105,6 +106,14 @@ int mlfs_chunk_put(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, const 
  * (bytes that failed the check are zeroed).
  */
 int mlfs_chunk_get(struct mlfs_chunkstore *cs, const struct mlfs_hash *h, void *buf, size_t cap);
+
+/*
+ * Start reading chunk *h's file into the page cache, without waiting: a
+ * thread of the store opens it and calls posix_fadvise(WILLNEED), so that
+ * a later get finds it there.  A hint: it may be dropped, and a chunk that
+ * is missing or cannot be opened is left to the get to report.
+ */
+void mlfs_chunk_prefetch(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);
 
 /* 1 if the chunk file exists, 0 if not, -errno on failure to tell. */
 int mlfs_chunk_exists(struct mlfs_chunkstore *cs, const struct mlfs_hash *h);

@@ -10,8 +10,8 @@
  * while a daemon serves the store and writes to it.
  *
  * Why that is safe.  A file being written has chunks on disk before the
- * index names them (afile.c puts chunks during write() and writes the
- * extents at close).  Three rules cover that gap; a fourth covers power loss:
+ * index names them (afile.c puts chunks while the file is written, from a
+ * worker thread of the handle, and writes the extents at close).  Three rules cover that gap; a fourth covers power loss:
  *
  *  1. Pending entries.  Each open artifact handle has an owner id
  *     (mlfs_gc_owner()).  Before every chunk put it commits (hash, owner)

@@ -103,6 +103,9 @@ def put(name):
     while view:
         view = view[os.write(fd, view[:131072]):]
 put("half.1")
+# The daemon puts the chunks writes complete in a worker thread
+# (store/afile.c); an ftruncate to the same size on the handle waits for it.
+os.ftruncate(fd, 2097152)
 with open(os.path.join(scratch, "ready"), "w") as f:
     f.write("written\n")
 with open(os.path.join(scratch, "go")) as f:
@@ -137,6 +140,7 @@ with open(os.path.join(scratch, "orphan"), "rb") as f:
     view = memoryview(f.read())
 while view:
     view = view[os.write(fd, view[:131072]):]
+os.ftruncate(fd, 2097152)  # the chunks are put, as above
 with open(os.path.join(scratch, "ready"), "w") as f:
     f.write("written\n")
 with open(os.path.join(scratch, "go")) as f:

@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -212,6 +214,111 @@ static void test_round_trip(void)
 		}
 	}
 	CHECK(count_files("tmp") == 0);
+	teardown();
+}
+
+/*
+ * Only a chunk that compression shrinks by a quarter or more is compressed:
+ * a smooth float32 array (zstd saves 5-20% on it, all in its exponent
+ * bytes) is kept raw, bytes of 16 letters (half saved) are compressed, and
+ * either reads back whole.
+ */
+static void test_compress_gain(void)
+{
+	static uint8_t in[256 * 1024], out[sizeof(in)];
+	struct mlfs_hash h;
+	size_t stored, flen;
+	uint8_t *file;
+	float *v = (float *)in;
+	double s = 0, c = 1, s2 = 0, c2 = 1;
+
+	REQUIRE(setup() == 0);
+	/* Two slow oscillators (rotations, so no libm), as the bench's float file. */
+	for (size_t i = 0; i < sizeof(in) / sizeof(*v); i++) {
+		s += 1e-3 * c;
+		c -= 1e-3 * s;
+		s2 += 7.7e-3 * c2;
+		c2 -= 7.7e-3 * s2;
+		v[i] = (float)(s + 0.25 * c2 + i * 1e-9);
+	}
+	for (int letters = 0; letters < 2; letters++) {
+		if (letters) {
+			fill_random(in, sizeof(in));
+			for (size_t i = 0; i < sizeof(in); i++)
+				in[i] &= 15;
+		}
+		REQUIRE(put(in, sizeof(in), &h, &stored) == 0);
+		file = read_chunk_file(&h, &flen);
+		REQUIRE(file);
+		CHECK(file[4] == letters); /* 0 = raw, 1 = zstd */
+		if (letters)
+			CHECK(stored < MLFS_CHUNK_HDR + sizeof(in) - sizeof(in) / 4);
+		else
+			CHECK(stored == MLFS_CHUNK_HDR + sizeof(in));
+		CHECK(mlfs_chunk_get(cs, &h, out, sizeof(out)) == (int)sizeof(in));
+		CHECK(!memcmp(in, out, sizeof(in)));
+	}
+	teardown();
+}
+
+/* Whether every page of h's chunk file is in the page cache. */
+static bool resident(const struct mlfs_hash *h)
+{
+	static unsigned char vec[(MLFS_CHUNK_HDR + MLFS_CHUNK_MAX) / 4096 + 2];
+	char path[256];
+	struct stat st;
+	size_t pages;
+	bool all = false;
+	void *p;
+	int fd;
+
+	if (mlfs_chunk_path(cs, h, path, sizeof(path)) < 0)
+		return false;
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			pages = (st.st_size + 4095) / 4096;
+			all = mincore(p, st.st_size, vec) == 0;
+			for (size_t i = 0; i < pages && all; i++)
+				all = vec[i] & 1;
+			munmap(p, st.st_size);
+		}
+	}
+	close(fd);
+	return all;
+}
+
+/*
+ * A read-ahead hint brings a chunk file that is not cached into the page
+ * cache, from the store's own threads; a hint about a missing chunk is
+ * harmless.  (The store is on a disk, not tmpfs, for the cache to drop.)
+ */
+static void test_prefetch(void)
+{
+	static uint8_t in[512 * 1024];
+	struct mlfs_hash h, missing;
+	char path[256];
+	int fd, tries;
+
+	REQUIRE(setup() == 0);
+	fill_random(in, sizeof(in));
+	REQUIRE(put(in, sizeof(in), &h, NULL) == 0);
+	REQUIRE(mlfs_chunk_path(cs, &h, path, sizeof(path)) == 0);
+	fd = open(path, O_RDONLY);
+	REQUIRE(fd >= 0);
+	CHECK(fdatasync(fd) == 0);
+	CHECK(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	close(fd);
+	CHECK(!resident(&h));
+	memset(&missing, 0x5a, sizeof(missing));
+	mlfs_chunk_prefetch(cs, &missing);
+	mlfs_chunk_prefetch(cs, &h);
+	for (tries = 0; tries < 500 && !resident(&h); tries++)
+		usleep(10000);
+	CHECK(resident(&h));
 	teardown();
 }
 
@@ -603,6 +710,8 @@ int main(int argc, char **argv)
 	T_RUN(test_hash_names);
 	T_RUN(test_open);
 	T_RUN(test_round_trip);
+	T_RUN(test_compress_gain);
+	T_RUN(test_prefetch);
 	T_RUN(test_bad_arguments);
 	T_RUN(test_dedup);
 	T_RUN(test_damage);

@@ -360,6 +360,8 @@ static void test_gc_spares_open_writer(void)
 	/* the first half is written, cut into chunks and put, but not committed */
 	for (size_t off = 0; off < size / 2; off += 65536)
 		CHECK(mlfs_afile_write(w, off, data + off, 65536) == 65536);
+	/* the worker has put every chunk those writes completed */
+	CHECK(mlfs_afile_settle(w) == 0);
 	on_disk = count_chunks();
 	CHECK(on_disk >= 3);
 	age_chunks(3600);

@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "afile.h"
+#include "cdc.h"
 #include "err.h"
 #include "fault.h"
 #include "metric.h"
@@ -517,6 +520,170 @@ static void test_afile(void)
 }
 
 /* A store whose map starts at 64 KiB grows it instead of failing with MDB_MAP_FULL. */
+/* Hold STORE/gc.lock exclusive in a child until it reads a byte from *ret_go; -1 on failure. */
+static pid_t hold_gc_lock(int *ret_go)
+{
+	int ready[2], go[2];
+	char path[300], c;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/gc.lock", dir);
+	if (pipe(ready) || pipe(go))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(path, O_RDONLY | O_CREAT, 0644);
+
+		close(ready[0]);
+		close(go[1]); /* so that the parent's end closing ends the read */
+		if (fd < 0 || flock(fd, LOCK_EX))
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (pid < 0 || read(ready[0], &c, 1) != 1) {
+		close(ready[0]);
+		close(go[1]);
+		return -1;
+	}
+	close(ready[0]);
+	*ret_go = go[1];
+	return pid;
+}
+
+/*
+ * write() hands completed chunks to the handle's worker and returns: with
+ * every chunk put blocked (gc holds its lock), a write that completes two
+ * chunks still returns, and nothing is in the chunk store until the lock is
+ * released.  A file's content and its reads are then whole.
+ */
+static void test_afile_pipeline(void)
+{
+	struct mlfs_store *s = fresh();
+	struct mlfs_afile *w;
+	size_t size = 2 * MLFS_CDC_MAX, cut[2];
+	uint8_t *data = malloc(size), *back = malloc(size);
+	struct mlfs_cdc cdc = MLFS_CDC_INIT;
+	int go = -1, status;
+	pid_t pid;
+	uint64_t f;
+
+	REQUIRE(s && data && back);
+	f = mkfile(s, look(s, mk(s, mk(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "p.bin");
+	REQUIRE(f);
+	fill_random(data, size, 7);
+	/* The size: past the first cut, short of the second, so that one chunk is handed off. */
+	for (size_t i = 0, at = 0; i < 2; i++) {
+		bool c = false;
+
+		at += mlfs_cdc_next(&cdc, data + at, size - at, &c);
+		REQUIRE(c);
+		cut[i] = at;
+	}
+	size = cut[0] + (cut[1] - cut[0]) / 2;
+	REQUIRE(mlfs_afile_open(s, f, O_WRONLY | O_TRUNC, &w) == 0);
+	pid = hold_gc_lock(&go);
+	REQUIRE(pid > 0);
+	alarm(60); /* were the put in write(), it would wait for the lock for ever */
+	CHECK(mlfs_afile_write(w, 0, data, size) == (int)size);
+	CHECK(count_chunks() == 0);
+	CHECK(write(go, "g", 1) == 1);
+	close(go);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	alarm(0);
+	CHECK(mlfs_afile_settle(w) == 0);
+	CHECK(count_chunks() == 1);
+	/* a read on the writing handle sees every byte, queued or not */
+	CHECK(mlfs_afile_read(w, 0, back, size) == (int)size && !memcmp(back, data, size));
+	CHECK(mlfs_afile_commit(w, &op) == 0);
+	mlfs_afile_free(w);
+	REQUIRE(mlfs_afile_open(s, f, O_RDONLY, &w) == 0);
+	memset(back, 0, size);
+	CHECK(mlfs_afile_read(w, 0, back, size) == (int)size && !memcmp(back, data, size));
+	mlfs_afile_free(w);
+	free(data);
+	free(back);
+	mlfs_store_free(s);
+}
+
+/*
+ * A put that fails in the worker: the first call that finds it gets its
+ * errno (a write, or the commit at close); nothing of the new content is
+ * committed; the call after a failed one puts the chunk again, and then
+ * the whole file commits.
+ */
+static void test_afile_async_failure(void)
+{
+	struct mlfs_store *s = fresh();
+	struct mlfs_afile *w;
+	size_t size = 4 << 20, old = 100000;
+	uint8_t *data = malloc(size), *back = malloc(size);
+	int first = 0;
+	uint64_t f;
+	struct stat st;
+
+	REQUIRE(s && data && back);
+	f = mkfile(s, look(s, mk(s, mk(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "f.bin");
+	REQUIRE(f);
+	fill_random(data, size, 9);
+	REQUIRE(mlfs_afile_open(s, f, O_WRONLY | O_TRUNC, &w) == 0);
+	CHECK(mlfs_afile_write(w, 0, data, old) == (int)old);
+	CHECK(mlfs_afile_commit(w, &op) == 0);
+	mlfs_afile_free(w);
+
+	fill_random(data, size, 10);
+	REQUIRE(mlfs_afile_open(s, f, O_WRONLY | O_TRUNC, &w) == 0);
+	/* No worker yet, so no other thread asks the fault hook while it is set. */
+	REQUIRE(mlfs_fault_set("write:1:ENOSPC") == 0);
+	for (size_t off = 0; off < size && !first;) {
+		int n = mlfs_afile_write(w, off, data + off, 1 << 20);
+
+		if (n < 0)
+			first = n;
+		else
+			off += n;
+	}
+	/* Only the worker writes chunk files, so the error came from it. */
+	if (!first)
+		first = mlfs_afile_commit(w, &op);
+	CHECK(first == -ENOSPC);
+	/* The worker waits; the handle is between calls: the hook can be reset. */
+	mlfs_fault_set(NULL);
+	CHECK(mlfs_getattr(s, f, &st) == 0 && st.st_size == (off_t)old);
+	/* Not half-written: the store still has the old content whole. */
+	{
+		struct mlfs_afile *r;
+
+		REQUIRE(mlfs_afile_open(s, f, O_RDONLY, &r) == 0);
+		fill_random(data, old, 9);
+		CHECK(mlfs_afile_read(r, 0, back, size) == (int)old && !memcmp(back, data, old));
+		mlfs_afile_free(r);
+	}
+	/* The retry puts the failed chunk again and the rest goes on. */
+	fill_random(data, size, 10);
+	for (size_t off = mlfs_afile_size(w, NULL); off < size;) {
+		int n = mlfs_afile_write(w, off, data + off, size - off);
+
+		if (n <= 0) {
+			CHECK(n > 0);
+			break;
+		}
+		off += n;
+	}
+	CHECK(mlfs_afile_commit(w, &op) == 0);
+	mlfs_afile_free(w);
+	CHECK(mlfs_getattr(s, f, &st) == 0 && st.st_size == (off_t)size);
+	REQUIRE(mlfs_afile_open(s, f, O_RDONLY, &w) == 0);
+	CHECK(mlfs_afile_read(w, 0, back, size) == (int)size && !memcmp(back, data, size));
+	mlfs_afile_free(w);
+	free(data);
+	free(back);
+	mlfs_store_free(s);
+}
+
 static void test_map_grows(void)
 {
 	struct mlfs_store *s;
@@ -551,6 +718,8 @@ int main(void)
 	T_RUN(test_series);
 	T_RUN(test_series_pages);
 	T_RUN(test_afile);
+	T_RUN(test_afile_pipeline);
+	T_RUN(test_afile_async_failure);
 	T_RUN(test_map_grows);
 	wipe();
 	return T_DONE();
