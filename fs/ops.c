@@ -1401,13 +1401,14 @@ static void mlfs_statfs_cb(fuse_req_t req, fuse_ino_t ino)
  * (chunk I/O, compression, a commit, the gc lock), a truncate (it may
  * rechunk), an fsync (it syncs the store), a write to a model's stage (its
  * notification waits on a directory lock that a lookup in that directory
- * may hold while it waits for the loop), and a getattr of an artifact whose
- * handle a worker holds (its size is under that handle's lock).  A request
- * on a handle with a job queued or running follows it to the workers, keyed
+ * may hold while it waits for the loop).  What the loop thread asks of an
+ * open artifact (its size for a getattr or lookup, whether it is being
+ * written, for an open) never waits on that handle (mlfs_afile_size takes no
+ * lock).  A request on a handle with a job queued or running follows it to the workers, keyed
  * by the handle, so one handle's requests run in arrival order.  Everything
  * else is answered on the loop thread.
  */
-enum job_op { J_READ, J_WRITE, J_FLUSH, J_RELEASE, J_FSYNC, J_SETATTR, J_GETATTR };
+enum job_op { J_READ, J_WRITE, J_FLUSH, J_RELEASE, J_FSYNC, J_SETATTR };
 
 struct job {
 	enum job_op op;
@@ -1447,9 +1448,6 @@ static void run_job(void *arg)
 	case J_SETATTR:
 		mlfs_setattr_cb(j->req, j->ino, &j->attr, j->flags, fi);
 		break;
-	case J_GETATTR:
-		mlfs_getattr_cb(j->req, j->ino, fi);
-		break;
 	}
 	free(j->mem);
 	free(j);
@@ -1482,18 +1480,6 @@ static void dispatch(struct job *j, uintptr_t key)
 static bool slow_handle(struct fuse_file_info *fi)
 {
 	return fh_of(fi)->type == FH_AFILE || mlfs_loop_busy(fi->fh);
-}
-
-/* Has a worker (or its queue) an open handle of artifact ino? */
-static bool handle_busy(uint64_t ino)
-{
-	bool busy = false;
-
-	pthread_mutex_lock(&afiles_lock);
-	for (struct fh *f = afiles; f && !busy; f = f->next)
-		busy = f->ino == ino && mlfs_loop_busy((uintptr_t)f);
-	pthread_mutex_unlock(&afiles_lock);
-	return busy;
 }
 
 static void mlfs_read_q(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1572,19 +1558,10 @@ static void mlfs_setattr_q(fuse_req_t req, fuse_ino_t ino, struct stat *attr, in
 	dispatch(j, fi ? fi->fh : ino);
 }
 
-static void mlfs_getattr_q(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct job *j;
-
-	if (!handle_busy(ino) || !(j = job_new(J_GETATTR, req, ino, fi)))
-		return mlfs_getattr_cb(req, ino, fi);
-	dispatch(j, ino);
-}
-
 const struct fuse_lowlevel_ops mlfs_ops = {
 	.init = mlfs_init,
 	.lookup = mlfs_lookup_cb,
-	.getattr = mlfs_getattr_q,
+	.getattr = mlfs_getattr_cb,
 	.setattr = mlfs_setattr_q,
 	.readlink = mlfs_readlink_cb,
 	.mknod = mlfs_mknod_cb,

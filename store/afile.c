@@ -71,7 +71,10 @@
  * not yet reaped; a write that would cut one more waits, so a handle holds
  * at most PIPE_DEPTH + 2 chunk buffers (the queue's, the tail, the read
  * cache) whatever the file's size.  Locks: f->lock is held by the caller for
- * a whole call; f->plock guards only the queue, and the worker takes
+ * a whole call (which may wait for the worker, and the worker for the gc
+ * lock); mlfs_afile_size() takes no lock, so that the daemon's request loop
+ * never waits on one: it reads f->shown, the size and dirtiness as the last
+ * call ended (a write or truncate shows dirty as it begins); f->plock guards only the queue, and the worker takes
  * nothing else, so waiting for it under f->lock cannot deadlock.  The
  * worker commits pending entries in LMDB write transactions of its own, so
  * no caller may wait for it inside one.
@@ -80,6 +83,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,6 +130,8 @@ struct mlfs_afile {
 	int scratch; /* -1 in STREAM */
 	uint64_t size;
 	bool dirty;
+	/* size << 1 | dirty, as the last call left them: mlfs_afile_size() reads it unlocked */
+	_Atomic uint64_t shown;
 	int64_t mtime_ns;
 	/* Invariants 6 and 7; protected by lock. */
 	uint64_t owner;
@@ -161,6 +167,7 @@ struct mlfs_afile {
 static int pipe_wait(struct mlfs_afile *f, size_t max);
 static void pipe_stop(struct mlfs_afile *f);
 static void call_begin(struct mlfs_afile *f);
+static void show(struct mlfs_afile *f, bool dirty);
 static int call_end(struct mlfs_afile *f, int r);
 
 static int ext_push(struct ext **v, size_t *n, size_t *cap, uint64_t off,
@@ -348,6 +355,7 @@ int mlfs_afile_open(struct mlfs_store *s, uint64_t ino, int flags, struct mlfs_a
 		r = MLFS_E_CORRUPT;
 		goto fail;
 	}
+	show(f, f->dirty);
 	*ret = f;
 	return 0;
 fail:
@@ -394,14 +402,11 @@ void mlfs_afile_free(struct mlfs_afile *f)
 
 uint64_t mlfs_afile_size(struct mlfs_afile *f, bool *ret_dirty)
 {
-	uint64_t size;
+	uint64_t shown = atomic_load(&f->shown);
 
-	pthread_mutex_lock(&f->lock);
-	size = f->size;
 	if (ret_dirty)
-		*ret_dirty = f->dirty;
-	pthread_mutex_unlock(&f->lock);
-	return size;
+		*ret_dirty = shown & 1;
+	return shown >> 1;
 }
 
 /* The chunk of extent e, decompressed and checked, in f->cbuf. */
@@ -721,9 +726,15 @@ static void call_begin(struct mlfs_afile *f)
 	f->failed = false;
 }
 
+static void show(struct mlfs_afile *f, bool dirty)
+{
+	atomic_store(&f->shown, f->size << 1 | dirty);
+}
+
 static int call_end(struct mlfs_afile *f, int r)
 {
 	f->failed = r < 0;
+	show(f, f->dirty);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -891,6 +902,7 @@ int mlfs_afile_write(struct mlfs_afile *f, uint64_t off, const void *buf, size_t
 	int r;
 
 	call_begin(f);
+	show(f, true); /* dirty from before its first byte lands, to the unlocked readers */
 	if (f->flags & O_APPEND)
 		off = f->size;
 	/* Only an append in STREAM runs beside the worker (invariant 8). */
@@ -975,6 +987,7 @@ int mlfs_afile_truncate(struct mlfs_afile *f, uint64_t size)
 	int r = 0;
 
 	call_begin(f);
+	show(f, true);
 	r = pipe_wait(f, 0);
 	if (r || size == f->size)
 		goto out;

@@ -51,7 +51,11 @@ int mlfs_afile_read(struct mlfs_afile *f, uint64_t off, void *buf, size_t len);
 int mlfs_afile_write(struct mlfs_afile *f, uint64_t off, const void *buf, size_t len);
 /* Set the view's size. */
 int mlfs_afile_truncate(struct mlfs_afile *f, uint64_t size);
-/* The view's size, and whether it has changes not yet committed. */
+/*
+ * The view's size, and whether it has changes not yet committed, as the last
+ * call left them (a write or truncate in progress counts as dirty).  Takes
+ * no lock: it never waits for a call in progress on f.
+ */
 uint64_t mlfs_afile_size(struct mlfs_afile *f, bool *ret_dirty);
 
 /*

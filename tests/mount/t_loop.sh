@@ -43,6 +43,9 @@ check "the copy waits for the gc lock" _t_alive "$CP"
 # Each of these would wait for the copy (and the lock) if the loop did its chunk I/O.
 check "an append is served meanwhile" timeout -k 1 20 bash -c "echo 0.25 >>'$R/metrics/m'"
 check "a stat of the file being copied is served" timeout -k 1 20 stat -c %s "$R/artifacts/big" >/dev/null
+# The open asks whether the waiting writer has written (without its lock).
+check_eq "a reader's open of the file being copied is served: the committed (empty) version" \
+	0 "$(timeout -k 1 20 wc -c <"$R/artifacts/big")"
 check "a listing is served" timeout -k 1 20 ls -l "$R/artifacts" >/dev/null
 check "a mkdir is served" timeout -k 1 20 mkdir "$MNT/e/r2"
 check "a param is set" timeout -k 1 20 bash -c "echo 3 >'$MNT/e/r2/params/p'"

@@ -562,7 +562,7 @@ static pid_t hold_gc_lock(int *ret_go)
  */
 static void test_afile_pipeline(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("store", 0);
 	struct mlfs_afile *w;
 	size_t size = 2 * MLFS_CDC_MAX, cut[2];
 	uint8_t *data = malloc(size), *back = malloc(size);
@@ -572,7 +572,7 @@ static void test_afile_pipeline(void)
 	uint64_t f;
 
 	REQUIRE(s && data && back);
-	f = mkfile(s, look(s, mk(s, mk(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "p.bin");
+	f = mkfile(s, lookup(s, mkdir_in(s, mkdir_in(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "p.bin");
 	REQUIRE(f);
 	fill_random(data, size, 7);
 	/* The size: past the first cut, short of the second, so that one chunk is handed off. */
@@ -617,7 +617,7 @@ static void test_afile_pipeline(void)
  */
 static void test_afile_async_failure(void)
 {
-	struct mlfs_store *s = fresh();
+	struct mlfs_store *s = fresh_store("store", 0);
 	struct mlfs_afile *w;
 	size_t size = 4 << 20, old = 100000;
 	uint8_t *data = malloc(size), *back = malloc(size);
@@ -626,7 +626,7 @@ static void test_afile_async_failure(void)
 	struct stat st;
 
 	REQUIRE(s && data && back);
-	f = mkfile(s, look(s, mk(s, mk(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "f.bin");
+	f = mkfile(s, lookup(s, mkdir_in(s, mkdir_in(s, MLFS_ROOT_INO, "e"), "r"), "artifacts"), "f.bin");
 	REQUIRE(f);
 	fill_random(data, size, 9);
 	REQUIRE(mlfs_afile_open(s, f, O_WRONLY | O_TRUNC, &w) == 0);
