@@ -258,6 +258,31 @@ static int pend_commit(struct mlfs_afile *f, const struct mlfs_hash *h)
 	return mlfs_txn_commit(txn);
 }
 
+/* Room for one more entry in the handle's list of pending entries. */
+static int pend_room(struct mlfs_afile *f)
+{
+	if (f->n_pend == f->cap_pend) {
+		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
+		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		f->pend = nv;
+		f->cap_pend = nc;
+	}
+	return 0;
+}
+
+/* Append *h to the handle's list of pending entries (its entry is committed). */
+static int pend_push(struct mlfs_afile *f, const struct mlfs_hash *h)
+{
+	int r = pend_room(f);
+
+	if (r == 0)
+		f->pend[f->n_pend++] = *h;
+	return r;
+}
+
 /* Commit (*h, owner) into the pending database before *h is put (invariant 6). */
 static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
 {
@@ -266,36 +291,13 @@ static int pend_add(struct mlfs_afile *f, const struct mlfs_hash *h)
 	/* A run of one chunk (zeros, say) needs one entry, not one transaction a chunk. */
 	if (f->n_pend && !memcmp(&f->pend[f->n_pend - 1], h, sizeof(*h)))
 		return 0;
-	if (f->n_pend == f->cap_pend) {
-		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
-		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		f->pend = nv;
-		f->cap_pend = nc;
-	}
-	r = pend_commit(f, h);
-	if (r)
-		return r;
-	f->pend[f->n_pend++] = *h;
-	return 0;
-}
-
-/* Append *h to the handle's list of pending entries (its entry is committed). */
-static int pend_push(struct mlfs_afile *f, const struct mlfs_hash *h)
-{
-	if (f->n_pend == f->cap_pend) {
-		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
-		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		f->pend = nv;
-		f->cap_pend = nc;
-	}
-	f->pend[f->n_pend++] = *h;
-	return 0;
+	/* Room first: an entry committed but not listed would outlive the handle. */
+	r = pend_room(f);
+	if (r == 0)
+		r = pend_commit(f, h);
+	if (r == 0)
+		f->pend[f->n_pend++] = *h;
+	return r;
 }
 
 /* Delete every pending entry of the handle in txn; the caller empties the list once it commits. */
