@@ -257,6 +257,7 @@ static void test_pending_entries(void)
 	REQUIRE(mlfs_afile_open(s, f, O_WRONLY | O_TRUNC, &w) == 0);
 	for (size_t off = 0; off < size; off += 65536)
 		CHECK(mlfs_afile_write(w, off, data + off, 65536) == 65536);
+	CHECK(mlfs_afile_settle(w) == 0); /* the worker has put what the writes cut */
 	/* every chunk on disk so far is pending, as the daemon's instance */
 	n = count_pending(s, s->instance);
 	CHECK(n >= 2 && n == count_pending(s, 0));
@@ -266,6 +267,7 @@ static void test_pending_entries(void)
 	CHECK(count_pending(s, 0) == 0); /* the commit that names them drops them */
 	/* what a handle puts and never commits goes at free */
 	CHECK(mlfs_afile_write(w, size, data, 1 << 20) == 1 << 20);
+	CHECK(mlfs_afile_settle(w) == 0);
 	CHECK(count_pending(s, 0) > 0);
 	mlfs_afile_free(w);
 	CHECK(count_pending(s, 0) == 0);
@@ -275,6 +277,7 @@ static void test_pending_entries(void)
 	memset(data, 0, size);
 	for (size_t off = 0; off < size; off += 65536)
 		CHECK(mlfs_afile_write(w, off, data + off, 65536) == 65536);
+	CHECK(mlfs_afile_settle(w) == 0);
 	CHECK(count_pending(s, 0) == 1);
 	CHECK(mlfs_afile_commit(w, &op) == 0);
 	mlfs_afile_free(w);
