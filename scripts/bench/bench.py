@@ -818,7 +818,7 @@ def table(work, mlfs, elapsed):
             "deterministic, measured once.",
             "Baselines: bare FUSE is scripts/bench/barefs.c, an in-memory file system on",
             "libfuse's low-level API with the textbook open/write/flush/release, served by",
-            "libfuse's default multi-threaded loop (mt, as mlfs) or its single-threaded one;",
+            "libfuse's default multi-threaded loop (mt) or its single-threaded one;",
             "tmpfs is a fresh size-limited tmpfs; native disk is a folder on the disk that",
             "holds the store (cp and reads of the same bytes, ls and find of the same tree);",
             "(reference) rows show what a textbook FUSE fs gets on this machine: it reports a",
