@@ -297,10 +297,15 @@ static bool reader_may_cache(uint64_t ino, uint64_t gen)
  */
 static void test_reader_pause(void)
 {
-	const char *ms = getenv("MLFS_TEST_READER_PAUSE_MS");
+	static int ms = -1; /* read once: this is on every reader's open */
 
-	if (ms && atoi(ms) > 0)
-		usleep((useconds_t)atoi(ms) * 1000);
+	if (ms < 0) {
+		const char *v = getenv("MLFS_TEST_READER_PAUSE_MS");
+
+		ms = v && atoi(v) > 0 ? atoi(v) : 0;
+	}
+	if (ms)
+		usleep((useconds_t)ms * 1000);
 }
 
 /* Is artifact ino open at all?  (The store asks before it deletes one: see orphans in tree.h.) */
@@ -650,8 +655,9 @@ static int snapshot(struct fh *f, uint64_t ino)
 	size_t len;
 	int r;
 
-	if (ino == VINO_ERRORS) {
-		r = mlfs_errlog_render(&text, &len);
+	if (ino == VINO_ERRORS || ino == VINO_STATS) {
+		r = ino == VINO_ERRORS ? mlfs_errlog_render(&text, &len)
+				       : mlfs_stats_render(store, &text, &len);
 		if (r)
 			return r;
 		free(f->buf);
@@ -664,15 +670,6 @@ static int snapshot(struct fh *f, uint64_t ino)
 		if (r)
 			return r;
 		f->len = render_pid(f->buf, 32);
-		return 0;
-	}
-	if (ino == VINO_STATS) {
-		r = mlfs_stats_render(store, &text, &len);
-		if (r)
-			return r;
-		free(f->buf);
-		f->buf = text;
-		f->len = f->cap = len;
 		return 0;
 	}
 	r = buf_reserve(f, MLFS_RENDER_MAX);
