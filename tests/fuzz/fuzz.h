@@ -8,6 +8,8 @@
  *                         (/tmp without TMPDIR) into dir; aborts if it cannot
  *   fuzz_rmtree(dir)      removes dir and everything under it, then sets
  *                         dir to "" (nothing happens if it already is)
+ *   fuzz_store_drop(&s, dir)
+ *                         frees store *s (if any) and removes its directory
  */
 #ifndef MLFS_FUZZ_H
 #define MLFS_FUZZ_H
@@ -16,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#include "store.h"
 
 #define EXPECT(cond)                                                                      \
 	do {                                                                              \
@@ -43,6 +47,14 @@ static inline void fuzz_rmtree(char *dir)
 	if (dir[0])
 		nftw(dir, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	dir[0] = '\0';
+}
+
+static inline void fuzz_store_drop(struct mlfs_store **s, char *dir)
+{
+	if (*s)
+		mlfs_store_free(*s);
+	*s = NULL;
+	fuzz_rmtree(dir);
 }
 
 #endif

@@ -48,10 +48,7 @@ static unsigned inputs;
 
 static void store_drop(void)
 {
-	if (store)
-		mlfs_store_free(store);
-	store = NULL;
-	fuzz_rmtree(dir);
+	fuzz_store_drop(&store, dir);
 }
 
 static void store_make(void)

@@ -447,6 +447,19 @@ check_eq "$NBIG points to one metric" OK "$(fio points "$MNT/t/r1/metrics/big" 0
 figure "tiny map: $NRUNS runs, $((NRUNS + NBIG)) points in $((SECONDS - start)) s; map $(map_kib) KiB"
 check "the map grew past its start ($MAP0 -> $(map_kib) KiB)" test "$(map_kib)" -gt "${MAP0:-0}"
 
+# How many points of metric $1, from the first, are step n with value n / 8.
+points_in_order() {
+	t "$PYTHON" -c '
+import sys
+n = 0
+for line in open(sys.argv[1]):
+    ts, v, st = line.split()
+    if int(st) != n or float(v) != n / 8:
+        break
+    n += 1
+print(n)' "$1"
+}
+
 # Every run, param and point, read back.
 check_tiny() {
 	local i bad=0 v ts val st
@@ -455,15 +468,7 @@ check_tiny() {
 		read -r ts val st <"$MNT/t/r$i/metrics/m" && [ "$val $st" = "$i.5 $i" ] || bad=$((bad + 1))
 	done
 	check_eq "$1: every run's param and point reads back" 0 "$bad"
-	check_eq "$1: the big metric has every point, in order" "$NBIG" "$(t "$PYTHON" -c '
-import sys
-n = 0
-for line in open(sys.argv[1]):
-    ts, v, st = line.split()
-    if int(st) != n or float(v) != n / 8:
-        break
-    n += 1
-print(n)' "$MNT/t/r1/metrics/big")"
+	check_eq "$1: the big metric has every point, in order" "$NBIG" "$(points_in_order "$MNT/t/r1/metrics/big")"
 	check_eq "$1: mlfs ls lists every run" $((NRUNS + 1)) "$(t "$MLFS" ls "$STORE" t | wc -l)"
 }
 check_tiny "tiny map"
@@ -537,15 +542,7 @@ check_full() {
 	done
 	check_eq "$1: the $n_ok artifacts that were copied are intact" 0 "$bad"
 	check_eq "$1: the metric has the $points points whose write returned, in order" "$points" \
-		"$(t "$PYTHON" -c '
-import sys
-n = 0
-for line in open(sys.argv[1]):
-    ts, v, st = line.split()
-    if int(st) != n or float(v) != n / 8:
-        break
-    n += 1
-print(n)' "$F/metrics/loss")"
+		"$(points_in_order "$F/metrics/loss")"
 	check_eq "$1: the param is there" 42 "$(t cat "$F/params/seed")"
 	# The copy that failed leaves no part of its content behind.
 	check_eq "$1: the artifact that did not fit holds none of its bytes" 0 \
