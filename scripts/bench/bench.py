@@ -48,7 +48,7 @@ else:
     SIZES = dict(echo=20000, python=200000, writer=5000, mkdir=10000, runs_ls=10000,
                  ls_runs=100000, files=(100, 1000), big_mib=1024, metric=10000000,
                  ckpt_mib=256, ckpts=10)
-    REPS = dict(small=5, mkdir=5, big=3, read=5, tree=5, cli=10)
+    REPS = dict(small=5, mkdir=5, big=5, read=5, tree=5, cli=10)
 if os.environ.get("BENCH_REPS"):
     REPS = {k: int(os.environ["BENCH_REPS"]) for k in REPS}
 
