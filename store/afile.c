@@ -411,13 +411,37 @@ uint64_t mlfs_afile_size(struct mlfs_afile *f, bool *ret_dirty)
 	return shown >> 1;
 }
 
-/* The chunk of extent e, decompressed and checked, in f->cbuf. */
-static int load_chunk(struct mlfs_afile *f, const struct ext *e)
+/* Is the chunk of extent e the one in f->cbuf? */
+static bool in_cbuf(const struct mlfs_afile *f, const struct ext *e)
+{
+	return f->cvalid && !memcmp(&f->chash, &e->r.hash, sizeof(f->chash));
+}
+
+/* The e->r.len bytes of extent e's chunk, decompressed and checked, into buf. */
+static int read_whole(struct mlfs_afile *f, const struct ext *e, uint8_t *buf)
 {
 	char hex[33];
 	int n;
 
-	if (f->cvalid && !memcmp(&f->chash, &e->r.hash, sizeof(f->chash)))
+	n = mlfs_chunk_get(f->s->cs, &e->r.hash, buf, e->r.len);
+	if (n < 0 || (uint64_t)n != e->r.len) {
+		if (n >= 0)
+			memset(buf, 0, e->r.len);
+		if (n >= 0 || n == -ENOBUFS)
+			n = -EBADMSG; /* not the length the extent says */
+		mlfs_hash_hex(&e->r.hash, hex);
+		return log_errno(n, "cannot read chunk '%s' of artifact #%llu",
+				 hex, (unsigned long long)f->ino);
+	}
+	return 0;
+}
+
+/* The chunk of extent e, decompressed and checked, in f->cbuf. */
+static int load_chunk(struct mlfs_afile *f, const struct ext *e)
+{
+	int r;
+
+	if (in_cbuf(f, e))
 		return 0;
 	if (!f->cbuf) {
 		f->cbuf = malloc(MLFS_CHUNK_MAX);
@@ -425,13 +449,10 @@ static int load_chunk(struct mlfs_afile *f, const struct ext *e)
 			return -ENOMEM;
 	}
 	f->cvalid = false;
-	n = mlfs_chunk_get(f->s->cs, &e->r.hash, f->cbuf, MLFS_CHUNK_MAX);
-	if (n < 0 || (uint64_t)n != e->r.len) {
-		mlfs_hash_hex(&e->r.hash, hex);
-		return log_errno(n < 0 ? n : -EBADMSG, "cannot read chunk '%s' of artifact #%llu",
-				 hex, (unsigned long long)f->ino);
-	}
-	f->clen = n;
+	r = read_whole(f, e, f->cbuf);
+	if (r)
+		return r;
+	f->clen = e->r.len;
 	f->chash = e->r.hash;
 	f->cvalid = true;
 	return 0;
@@ -504,6 +525,12 @@ static int read_view(struct mlfs_afile *f, uint64_t off, uint8_t *buf, size_t le
 				take = len - done;
 			if (e->r.hole) {
 				memset(buf + done, 0, take);
+			} else if (take == e->r.len && !in_cbuf(f, e)) {
+				/* A whole chunk: read and checked in place, not through cbuf. */
+				read_ahead(f, e);
+				r = read_whole(f, e, buf + done);
+				if (r)
+					return r;
 			} else {
 				read_ahead(f, e);
 				r = load_chunk(f, e);

@@ -39,6 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#ifdef __x86_64__
+#include <xxh_x86dispatch.h>
+#endif
 #include <zstd.h>
 
 #define ZSTD_LEVEL 1
@@ -100,7 +103,15 @@ void mlfs_hash_buf(const void *buf, size_t len, struct mlfs_hash *ret)
 {
 	XXH128_canonical_t c;
 
+	/*
+	 * libxxhash's dispatching entry picks the widest vector unit the CPU
+	 * has (the same hash, 4x faster here with AVX-512 than the plain one).
+	 */
+#ifdef __x86_64__
+	XXH128_canonicalFromHash(&c, XXH3_128bits_dispatch(buf, len));
+#else
 	XXH128_canonicalFromHash(&c, XXH3_128bits(buf, len));
+#endif
 	memcpy(ret->b, c.digest, sizeof(ret->b));
 }
 
