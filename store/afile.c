@@ -525,18 +525,18 @@ static int read_view(struct mlfs_afile *f, uint64_t off, uint8_t *buf, size_t le
 				take = len - done;
 			if (e->r.hole) {
 				memset(buf + done, 0, take);
-			} else if (take == e->r.len && !in_cbuf(f, e)) {
-				/* A whole chunk: read and checked in place, not through cbuf. */
-				read_ahead(f, e);
-				r = read_whole(f, e, buf + done);
-				if (r)
-					return r;
 			} else {
 				read_ahead(f, e);
-				r = load_chunk(f, e);
+				if (take == e->r.len && !in_cbuf(f, e)) {
+					/* A whole chunk: read and checked in place. */
+					r = read_whole(f, e, buf + done);
+				} else {
+					r = load_chunk(f, e);
+					if (r == 0)
+						memcpy(buf + done, f->cbuf + in, take);
+				}
 				if (r)
 					return r;
-				memcpy(buf + done, f->cbuf + in, take);
 			}
 		}
 		done += take;
