@@ -25,7 +25,7 @@
  *    record with more bytes than the budget, from a store made on a
  *    machine with larger pages, is never appended to: the seal starts a
  *    new block after it.)
- * 5. The tail cache and the read cache (below) hold copies of block
+ * 5. The tail memo and the read memo (below) hold copies of block
  *    records with what is known of them (the codec's state at the end;
  *    where a read stopped); an entry is used only for a record byte for
  *    byte the same as its copy at the same key, so it is never stale,
@@ -119,71 +119,106 @@ static size_t block_budget(struct mlfs_index *idx)
 }
 
 /*
- * The tail cache: the last blocks sealed, each with what the codec knew at
- * its end, so that the next seal of the same metric goes on without
- * decoding its last block (appends of one point seal every
- * MLFS_RAW_POINTS points, and a full block is hundreds of points).
- * Entries are keyed by index, metric and offset, and used only when the
- * record's bytes are the copy's (invariant 5).
+ * A memo: what was worked out from a few block records (a codec state, a
+ * place in the rendering), each kept with a copy of its record and used
+ * only for the same bytes at the same index, metric and key.  What is
+ * worked out is a pure function of those, so a memo is never stale
+ * (invariant 5).  One entry per metric, least recently used replaced.
  */
-#define TAIL_CACHE 8
+#define MEMO_SLOTS 8
+/* The larger of what the two memos keep (asserted where each is). */
+#define MEMO_STATE sizeof(struct mlfs_mblock_resume)
 
-struct tail_entry {
+struct memo_entry {
 	const struct mlfs_index *idx;
-	uint64_t ino, off;
+	uint64_t ino, key;
 	size_t len;
 	uint8_t bytes[BLOCK_RECORD_MAX];
-	struct mlfs_mblock_resume resume;
+	uint8_t state[MEMO_STATE];
 	unsigned long used;
 };
 
-static pthread_mutex_t tail_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tail_entry tail_cache[TAIL_CACHE]; /* protected by tail_lock */
-static unsigned long tail_clock;		 /* protected by tail_lock */
+struct memo {
+	pthread_mutex_t lock;
+	unsigned long clock;		    /* protected by lock */
+	struct memo_entry e[MEMO_SLOTS]; /* protected by lock */
+};
 
-/* Fill *ret with what the cache knows of the block bytes[0..len), or leave it empty. */
+#define MEMO_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
+
+/* Copy into state (size bytes) what m holds for the record rec[0..len); false if nothing. */
+static bool memo_get(struct memo *m, const struct mlfs_index *idx, uint64_t ino, uint64_t key,
+		     const void *rec, size_t len, void *state, size_t size)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < MEMO_SLOTS && !found; i++) {
+		struct memo_entry *e = &m->e[i];
+
+		if (e->idx == idx && e->ino == ino && e->key == key && e->len == len &&
+		    !memcmp(e->bytes, rec, len)) {
+			memcpy(state, e->state, size);
+			e->used = ++m->clock;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+/* Keep state (size bytes) for the record rec[0..len) of metric ino at key. */
+static void memo_put(struct memo *m, const struct mlfs_index *idx, uint64_t ino, uint64_t key,
+		     const void *rec, size_t len, const void *state, size_t size)
+{
+	struct memo_entry *e = &m->e[0];
+
+	if (len > sizeof(e->bytes) || size > sizeof(e->state))
+		return;
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < MEMO_SLOTS; i++) {
+		if (m->e[i].idx == idx && m->e[i].ino == ino) {
+			e = &m->e[i];
+			break;
+		}
+		if (m->e[i].used < e->used)
+			e = &m->e[i];
+	}
+	e->idx = idx;
+	e->ino = ino;
+	e->key = key;
+	e->len = len;
+	memcpy(e->bytes, rec, len);
+	memcpy(e->state, state, size);
+	e->used = ++m->clock;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * The tail memo: the last blocks sealed, each with what the codec knew at
+ * its end, so that the next seal of the same metric goes on without
+ * decoding its last block (appends of one point seal every
+ * MLFS_RAW_POINTS points, and a full block is hundreds of points).
+ */
+static struct memo tail_memo = MEMO_INIT;
+_Static_assert(sizeof(struct mlfs_mblock_resume) <= MEMO_STATE, "a codec state fits a memo");
+
+/* Fill *ret with what the memo knows of the block bytes[0..len) at off, or leave it empty. */
 static void tail_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
 			const uint8_t *bytes, size_t len, struct mlfs_mblock_resume *ret)
 {
-	pthread_mutex_lock(&tail_lock);
-	for (int i = 0; i < TAIL_CACHE; i++) {
-		struct tail_entry *e = &tail_cache[i];
+	struct mlfs_mblock_resume r;
 
-		if (e->idx == idx && e->ino == ino && e->off == off && e->len == len &&
-		    e->resume.len == len && !memcmp(e->bytes, bytes, len)) {
-			*ret = e->resume;
-			e->used = ++tail_clock;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&tail_lock);
+	if (memo_get(&tail_memo, idx, ino, off, bytes, len, &r, sizeof(r)) && r.len == len)
+		*ret = r;
 }
 
 /* Remember the block bytes[0..len) of metric ino at off, and the codec's state at its end. */
 static void tail_remember(const struct mlfs_index *idx, uint64_t ino, uint64_t off,
 			  const uint8_t *bytes, size_t len, const struct mlfs_mblock_resume *resume)
 {
-	struct tail_entry *e = &tail_cache[0];
-
-	if (len > sizeof(e->bytes) || resume->len != len)
-		return;
-	pthread_mutex_lock(&tail_lock);
-	for (int i = 0; i < TAIL_CACHE; i++) {
-		if (tail_cache[i].idx == idx && tail_cache[i].ino == ino) {
-			e = &tail_cache[i];
-			break;
-		}
-		if (tail_cache[i].used < e->used)
-			e = &tail_cache[i];
-	}
-	e->idx = idx;
-	e->ino = ino;
-	e->off = off;
-	e->len = len;
-	memcpy(e->bytes, bytes, len);
-	e->resume = *resume;
-	e->used = ++tail_clock;
-	pthread_mutex_unlock(&tail_lock);
+	if (resume->len == len)
+		memo_put(&tail_memo, idx, ino, off, bytes, len, resume, sizeof(*resume));
 }
 
 static int block_store(MDB_txn *txn, struct mlfs_index *idx, uint64_t ino, uint64_t off,
@@ -389,70 +424,28 @@ static void render(const struct mlfs_point *pts, int n, struct place *p, uint64_
 }
 
 /*
- * The read cache: where the last reads of a few blocks stopped, so that the
+ * The read memo: where the last reads of a few blocks stopped, so that the
  * next read, which the kernel's readahead makes at the next offset, starts
  * rendering there instead of formatting every line before it (a block is
- * hundreds of lines, a read request a few thousand).  As the tail cache, an
- * entry holds a copy of its record and is used only for the same bytes at
- * the same key, whose rendering is a pure function of both: never stale.
+ * hundreds of lines, a read request a few thousand).
  */
-#define READ_CACHE 8
-
-struct read_entry {
-	const struct mlfs_index *idx;
-	uint64_t ino, key;
-	size_t len;
-	uint8_t bytes[BLOCK_RECORD_MAX];
-	struct place at;
-	unsigned long used;
-};
-
-static pthread_mutex_t read_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct read_entry read_cache[READ_CACHE]; /* protected by read_lock */
-static unsigned long read_clock;		 /* protected by read_lock */
+static struct memo read_memo = MEMO_INIT;
+_Static_assert(sizeof(struct place) <= MEMO_STATE, "a place fits a memo");
 
 /* Move *p on to where a read of the block rec[0..len) at key stopped, if that is not past off. */
 static void read_lookup(const struct mlfs_index *idx, uint64_t ino, uint64_t key,
 			const void *rec, size_t len, uint64_t off, struct place *p)
 {
-	pthread_mutex_lock(&read_lock);
-	for (int i = 0; i < READ_CACHE; i++) {
-		struct read_entry *e = &read_cache[i];
+	struct place at;
 
-		if (e->idx == idx && e->ino == ino && e->key == key && e->len == len &&
-		    e->at.at <= off && !memcmp(e->bytes, rec, len)) {
-			*p = e->at;
-			e->used = ++read_clock;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&read_lock);
+	if (memo_get(&read_memo, idx, ino, key, rec, len, &at, sizeof(at)) && at.at <= off)
+		*p = at;
 }
 
 static void read_remember(const struct mlfs_index *idx, uint64_t ino, uint64_t key,
 			  const void *rec, size_t len, const struct place *p)
 {
-	struct read_entry *e = &read_cache[0];
-
-	if (len > sizeof(e->bytes))
-		return;
-	pthread_mutex_lock(&read_lock);
-	for (int i = 0; i < READ_CACHE; i++) {
-		if (read_cache[i].idx == idx && read_cache[i].ino == ino) {
-			e = &read_cache[i];
-			break;
-		}
-		if (read_cache[i].used < e->used)
-			e = &read_cache[i];
-	}
-	e->idx = idx;
-	e->ino = ino;
-	e->key = key;
-	e->len = len;
-	memcpy(e->bytes, rec, len);
-	e->at = *p;
-	e->used = ++read_clock;
-	pthread_mutex_unlock(&read_lock);
+	memo_put(&read_memo, idx, ino, key, rec, len, p, sizeof(*p));
 }
 
 int mlfs_series_read(struct mlfs_store *s, uint64_t ino, uint64_t off, char *buf, size_t len)
