@@ -91,6 +91,7 @@
 #include "cdc.h"
 #include "chunk.h"
 #include "err.h"
+#include "grow.h"
 #include "registry.h"
 #include "gc.h"
 
@@ -173,15 +174,8 @@ static int call_end(struct mlfs_afile *f, int r);
 static int ext_push(struct ext **v, size_t *n, size_t *cap, uint64_t off,
 		    const struct mlfs_extent_rec *r)
 {
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16;
-		struct ext *nv = realloc(*v, nc * sizeof(**v));
-
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-		*cap = nc;
-	}
+	if (mlfs_grow(v, cap, *n, sizeof(**v)))
+		return -ENOMEM;
 	(*v)[*n].off = off;
 	(*v)[*n].r = *r;
 	(*n)++;
@@ -261,16 +255,7 @@ static int pend_commit(struct mlfs_afile *f, const struct mlfs_hash *h)
 /* Room for one more entry in the handle's list of pending entries. */
 static int pend_room(struct mlfs_afile *f)
 {
-	if (f->n_pend == f->cap_pend) {
-		size_t nc = f->cap_pend ? f->cap_pend * 2 : 64;
-		struct mlfs_hash *nv = realloc(f->pend, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		f->pend = nv;
-		f->cap_pend = nc;
-	}
-	return 0;
+	return mlfs_grow(&f->pend, &f->cap_pend, f->n_pend, sizeof(*f->pend));
 }
 
 /* Append *h to the handle's list of pending entries (its entry is committed). */

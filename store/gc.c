@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "grow.h"
 #include "trash.h"
 
 /* Names checked under one hold of the exclusive gc lock. */
@@ -269,15 +270,8 @@ struct stale {
 
 static int stale_push(struct stale *st, const void *key)
 {
-	if (st->n == st->cap) {
-		size_t nc = st->cap ? st->cap * 2 : 64;
-		uint8_t (*nk)[24] = realloc(st->key, nc * sizeof(*nk));
-
-		if (!nk)
-			return -ENOMEM;
-		st->key = nk;
-		st->cap = nc;
-	}
+	if (mlfs_grow(&st->key, &st->cap, st->n, sizeof(*st->key)))
+		return -ENOMEM;
 	memcpy(st->key[st->n++], key, 24);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "grow.h"
 #include "fault.h"
 
 /*
@@ -557,15 +558,8 @@ int mlfs_kids_collect(void *c, uint64_t ino, const char *name, size_t len)
 
 	if (len > 255)
 		return MLFS_E_CORRUPT;
-	if (k->n == k->cap) {
-		size_t nc = k->cap ? k->cap * 2 : 16;
-		struct mlfs_kid *nv = realloc(k->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		k->v = nv;
-		k->cap = nc;
-	}
+	if (mlfs_grow(&k->v, &k->cap, k->n, sizeof(*k->v)))
+		return -ENOMEM;
 	k->v[k->n].ino = ino;
 	k->v[k->n].len = len;
 	memcpy(k->v[k->n].name, name, len);

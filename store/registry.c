@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "grow.h"
 #include "index.h"
 #include "names.h"
 #include "tree.h"
@@ -391,7 +392,7 @@ static int copy_extents(MDB_txn *txn, struct mlfs_index *idx, uint64_t from, uin
 {
 	struct mlfs_extent_rec *recs = NULL;
 	uint64_t *offs = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap_recs = 0, cap_offs = 0;
 	uint8_t kb[16];
 	MDB_val k = { 8, kb }, v;
 	MDB_cursor *cur;
@@ -408,20 +409,10 @@ static int copy_extents(MDB_txn *txn, struct mlfs_index *idx, uint64_t from, uin
 			r = MLFS_E_CORRUPT;
 			break;
 		}
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			void *a = realloc(recs, nc * sizeof(*recs)), *b;
-
-			if (a)
-				recs = a;
-			b = realloc(offs, nc * sizeof(*offs));
-			if (b)
-				offs = b;
-			if (!a || !b) {
-				r = -ENOMEM;
-				break;
-			}
-			cap = nc;
+		if (mlfs_grow(&recs, &cap_recs, n, sizeof(*recs)) ||
+		    mlfs_grow(&offs, &cap_offs, n, sizeof(*offs))) {
+			r = -ENOMEM;
+			break;
 		}
 		memcpy(&recs[n], v.mv_data, sizeof(*recs));
 		offs[n++] = mlfs_be64_get((uint8_t *)k.mv_data + 8);

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "grow.h"
 #include "metric.h"
 
 /* LMDB's page header (PAGEHDRSZ), which an overflow page starts with. */
@@ -81,16 +82,9 @@ static int parse_lines(struct mlfs_op *op, const char *data, size_t len, struct 
 					   "STEP or TIMESTAMP VALUE STEP",
 					   (int)(llen > 80 ? 80 : llen), line);
 		}
-		if (n == cap) {
-			struct parsed *nv;
-
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
+		if (mlfs_grow(&v, &cap, n, sizeof(*v))) {
+			free(v);
+			return -ENOMEM;
 		}
 		v[n].p = pt;
 		v[n].form = form;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "grow.h"
 #include "index.h"
 
 int mlfs_trash_set(struct mlfs_store *s, struct mlfs_op *op, uint64_t ino, bool deleted)
@@ -70,15 +71,8 @@ static int add(struct walk_ctx *w, const struct mlfs_inode *in, const char *name
 {
 	struct trashed t = { in->ino, in->kind, in->deleted_ms, NULL };
 
-	if (w->n == w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 16;
-		struct trashed *nv = realloc(w->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		w->v = nv;
-		w->cap = nc;
-	}
+	if (mlfs_grow(&w->v, &w->cap, w->n, sizeof(*w->v)))
+		return -ENOMEM;
 	if (in->kind == MLFS_K_EXP) {
 		if (asprintf(&t.path, ".trash/%.*s", (int)len, name) < 0)
 			return -ENOMEM;

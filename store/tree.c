@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "grow.h"
 #include "names.h"
 #include "registry.h"
 #include "trash.h"
@@ -872,14 +873,9 @@ int mlfs_orphans_purge(struct mlfs_store *s)
 	rc = mdb_cursor_open(txn, s->idx->orphan, &cur);
 	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (n == cap) {
-			uint64_t *ni = realloc(inos, (cap = cap ? cap * 2 : 64) * sizeof(*ni));
-
-			if (!ni) {
-				rc = ENOMEM;
-				break;
-			}
-			inos = ni;
+		if (mlfs_grow(&inos, &cap, n, sizeof(*inos))) {
+			rc = ENOMEM;
+			break;
 		}
 		if (k.mv_size == 8)
 			inos[n++] = mlfs_be64_get(k.mv_data);
