@@ -104,17 +104,23 @@ static int put(const void *buf, size_t len, struct mlfs_hash *ret_h, size_t *ret
 	return mlfs_chunk_put(cs, ret_h, buf, len, ret_stored);
 }
 
+/* h's chunk file opened for reading; -1 if it cannot be. */
+static int open_chunk_file(const struct mlfs_hash *h)
+{
+	char path[256];
+
+	if (mlfs_chunk_path(cs, h, path, sizeof(path)) < 0)
+		return -1;
+	return open(path, O_RDONLY);
+}
+
 /* The bytes of h's chunk file, and its length. */
 static uint8_t *read_chunk_file(const struct mlfs_hash *h, size_t *ret_len)
 {
 	static uint8_t file[MLFS_CHUNK_HDR + MLFS_CHUNK_MAX + 1];
-	char path[256];
 	ssize_t n;
-	int fd;
+	int fd = open_chunk_file(h);
 
-	if (mlfs_chunk_path(cs, h, path, sizeof(path)) < 0)
-		return NULL;
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return NULL;
 	n = read(fd, file, sizeof(file));
@@ -265,16 +271,12 @@ static void test_compress_gain(void)
 static bool resident(const struct mlfs_hash *h)
 {
 	static unsigned char vec[(MLFS_CHUNK_HDR + MLFS_CHUNK_MAX) / 4096 + 2];
-	char path[256];
 	struct stat st;
 	size_t pages;
 	bool all = false;
 	void *p;
-	int fd;
+	int fd = open_chunk_file(h);
 
-	if (mlfs_chunk_path(cs, h, path, sizeof(path)) < 0)
-		return false;
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return false;
 	if (fstat(fd, &st) == 0 && st.st_size > 0) {
